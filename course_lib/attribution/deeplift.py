@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the prediction-analysis work."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the feature-visualisation work."""
+
+__all__: list[str] = []
