@@ -1,3 +1,51 @@
-"""Placeholder: filled in by the feature-visualisation work."""
+"""First-layer filters: the one place where a CNN's weights are directly images.
 
-__all__: list[str] = []
+The first convolution acts on pixels, so each of its kernels can be drawn as a small picture of
+the pattern it responds to (edges, blobs, dots; lecture: "Visualization of first layer filters").
+Deeper kernels act on feature maps and need the methods of the next modules.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from course_lib._graph import flat_layers
+
+__all__ = ["first_layer_filters"]
+
+
+def _is_conv2d(layer) -> bool:
+    return isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.Conv2DTranspose)
+
+
+def first_layer_filters(model: keras.Model) -> np.ndarray:
+    """The kernels of the model's first 2-D convolution, one picture per filter.
+
+    A Keras ``Conv2D`` stores its kernel as ``W[a, b, c, f]`` (kernel row, kernel column, input
+    channel, filter); the response of filter ``f`` at ``(i, j)`` is
+    ``z[i, j, f] = sum_{a,b,c} x[i+a, j+b, c] W[a, b, c, f] + b[f]``, so ``W[..., f]`` is the
+    input pattern the filter correlates with. The filter axis is moved to the front.
+
+    Reference: Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014
+    (first-layer filters as images); Krizhevsky et al., NeurIPS 2012, Fig. 3.
+
+    Parameters
+    ----------
+    model : keras.Model
+        Any model containing a ``Conv2D`` layer (nested models are searched too).
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape ``(F, kh, kw, C)``
+        ``F`` filters of ``kh × kw`` pixels and ``C`` input channels (a copy of the weights).
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+    for layer in flat_layers(model):
+        if _is_conv2d(layer):
+            kernel = keras.ops.convert_to_numpy(layer.kernel)
+            return np.ascontiguousarray(np.transpose(kernel, (3, 0, 1, 2)), dtype=np.float32)
+    raise ValueError(
+        f"model {model.name!r} has no Conv2D layer; layers: {[layer.name for layer in flat_layers(model)]}"
+    )
