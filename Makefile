@@ -1,0 +1,41 @@
+# Two commands run everything (see README.md):
+#   make course   set up (once) and open the course in JupyterLab
+#   make test     set up (once, with the test tools and Chromium) and run the whole test suite
+# Both work on a fresh Debian/Ubuntu machine with Python ≥ 3.10; conda users see environment.yml.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: course test setup setup-test lint clean
+
+course: $(VENV)/.course-installed
+	$(BIN)/jupyter lab lectures/00_introduction.ipynb
+
+# pytest's exit code 5 means "no tests collected": that is a failure here, not a pass.
+test: $(VENV)/.test-installed
+	@status=0; $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) || status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+setup: $(VENV)/.course-installed
+setup-test: $(VENV)/.test-installed
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.course-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	bash scripts/install_browser.sh
+	touch $(VENV)/.course-installed $@
+
+lint: $(VENV)/.test-installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts
