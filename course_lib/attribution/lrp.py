@@ -1,3 +1,235 @@
-"""Placeholder: filled in by the prediction-analysis work."""
+"""Layer-wise relevance propagation (LRP): share a class score out among the input pixels.
 
-__all__: list[str] = []
+LRP (Bach et al., "On pixel-wise explanations for non-linear classifier decisions by layer-wise
+relevance propagation", PLoS ONE 2015; Montavon et al., "Layer-wise relevance propagation: an
+overview", 2019) starts from the pre-softmax score of the target class, R = f_c(x), and walks
+the network backwards. Each layer hands the relevance of its outputs to its inputs with a rule
+(:mod:`course_lib.attribution.lrp_rules`), until the input holds a relevance per pixel,
+ideally with Σ_i R_i ≈ f_c(x).
+
+How the network is read: a chain of *linear* layers (Dense, Conv2D, AveragePooling2D,
+GlobalAveragePooling2D — pooling is a linear layer with equal positive weights, and a
+BatchNormalization is merged into the Dense/Conv2D before it) and *routing* layers (ReLU and
+linear activations, MaxPooling2D, GlobalMaxPooling2D, Flatten, Dropout), which pass relevance
+on the way the gradient does. A final softmax is cut off. Nested Sequential models are unrolled.
+
+The whole explanation is one forward pass, keeping each layer's input a, and one backward pass in
+which each linear layer applies its rule: z = layer(a), s = R / z, c = (∂z/∂a)ᵀ s, R = a·c.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_lib._graph import flat_layers, is_softmax_layer
+from course_lib._validation import as_batch, check_input_shape, resolve_targets
+from course_lib.attribution.lrp_rules import ZBox, composite, identity, route
+
+__all__ = ["lrp"]
+
+_POOLING = (keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D)
+_ROUTING = (keras.layers.MaxPooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten, keras.layers.Dropout)
+SUPPORTED = "Dense, Conv2D, BatchNormalization, (Global)AveragePooling2D, (Global)MaxPooling2D, Flatten, Dropout, ReLU"
+
+
+@dataclass(eq=False)
+class LinearLayer:
+    """A Dense or Conv2D layer (with a BatchNormalization merged in) or an average pooling, callable
+    as ``layer(a, weights=ρ, bias=True)`` = ``a ⊛ ρ(W) + b``: the form every LRP rule needs."""
+
+    layer: keras.layers.Layer
+    kind: str  # "dense", "conv" or "pool"
+    norm: keras.layers.BatchNormalization | None = None
+    nonnegative_input: bool = False  # True after a ReLU: rules may skip terms for negative inputs
+
+    def __call__(self, a, weights=identity, bias=True):
+        if self.kind == "pool":  # equal positive weights 1/n: ρ(1/n) = ρ(1)/n for every rule's ρ
+            return self.layer(a) * weights(1.0)
+        kernel, b = self.parameters()
+        if self.kind == "dense":
+            z = tf.matmul(a, weights(kernel))
+        else:
+            z = self.layer.convolution_op(a, weights(kernel))
+        return z + b if bias and b is not None else z
+
+    def parameters(self):
+        """Kernel and bias, with the batch normalisation y = γ (z − μ)/√(σ² + ε) + β folded in."""
+        kernel = tf.convert_to_tensor(self.layer.kernel)
+        bias = tf.convert_to_tensor(self.layer.bias) if self.layer.use_bias else None
+        if self.norm is not None:
+            bn = self.norm
+            scale = tf.math.rsqrt(tf.convert_to_tensor(bn.moving_variance) + bn.epsilon)
+            if bn.scale:
+                scale *= bn.gamma
+            shift = -tf.convert_to_tensor(bn.moving_mean) * scale + (bn.beta if bn.center else 0.0)
+            kernel = kernel * scale  # the output channels are the kernel's last axis
+            bias = shift if bias is None else bias * scale + shift
+        return kernel, bias
+
+
+@dataclass(eq=False)
+class RoutingLayer:
+    """A layer that selects or reshapes without weights; relevance goes back as the gradient does."""
+
+    name: str
+    function: object
+
+    def __call__(self, a):
+        return self.function(a)
+
+
+def _activation_name(layer) -> str:
+    return getattr(getattr(layer, "activation", None), "__name__", "")
+
+
+def _unsupported(layer, why: str = "") -> ValueError:
+    why = why or f"supported layers: {SUPPORTED}"
+    return ValueError(f"LRP does not support layer {layer.name!r} of type {type(layer).__name__}; {why}")
+
+
+def _check_chain(model) -> None:
+    """Raise for functional models that branch or merge: LRP here follows a single chain of layers."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            _check_chain(layer)
+    if isinstance(model, keras.Sequential):
+        return
+    branching = len(model.inputs) != 1 or len(model.outputs) != 1
+    for layer in model.layers:
+        if any(len(node.input_tensors) > 1 for node in layer._inbound_nodes):
+            branching = True
+    if branching:
+        raise ValueError(
+            f"LRP supports chains of layers (Sequential-like models); model {model.name!r} has several inputs, "
+            "outputs or a layer that merges branches"
+        )
+
+
+def network_layers(model) -> list:
+    """The model as a list of :class:`LinearLayer` and :class:`RoutingLayer`, up to the pre-softmax scores."""
+    _check_chain(model)
+    layers = flat_layers(model)
+    if layers and is_softmax_layer(layers[-1]):
+        layers = layers[:-1]
+    steps = []
+    nonnegative = False  # is the signal known to be >= 0 here (after a ReLU)?
+    for index, layer in enumerate(layers):
+        last = index == len(layers) - 1
+        if isinstance(layer, keras.layers.BatchNormalization):
+            previous = steps[-1] if steps else None
+            if not (isinstance(previous, LinearLayer) and previous.kind != "pool" and previous.norm is None):
+                raise _unsupported(layer, "a batch normalisation must follow a Dense/Conv2D layer without activation")
+            if layer.axis not in (-1, len(layer.input.shape) - 1):
+                raise _unsupported(layer, "only a normalisation over the last (channel) axis can be merged")
+            previous.norm = layer
+        elif isinstance(layer, keras.layers.Dense | keras.layers.Conv2D):
+            if isinstance(layer, keras.layers.Conv2D) and (layer.data_format != "channels_last" or layer.groups != 1):
+                raise _unsupported(layer, "only channels_last convolutions without groups are supported")
+            kind = "dense" if isinstance(layer, keras.layers.Dense) else "conv"
+            steps.append(LinearLayer(layer, kind, nonnegative_input=nonnegative))
+            activation = _activation_name(layer)
+            nonnegative = activation == "relu"
+            if activation == "relu":
+                steps.append(RoutingLayer(f"{layer.name}/relu", layer.activation))
+            elif activation != "linear" and not (last and activation == "softmax"):
+                raise _unsupported(layer, f"its activation {activation!r} is not ReLU or linear")
+        elif isinstance(layer, keras.layers.Activation):
+            if _activation_name(layer) not in ("relu", "linear"):
+                raise _unsupported(layer, f"activation {_activation_name(layer)!r} is not ReLU or linear")
+            nonnegative = nonnegative or _activation_name(layer) == "relu"
+            steps.append(RoutingLayer(layer.name, layer))
+        elif isinstance(layer, keras.layers.ReLU):
+            if layer.max_value is not None or layer.negative_slope or layer.threshold:
+                raise _unsupported(layer, "only the plain ReLU (no max_value, slope or threshold) is supported")
+            nonnegative = True
+            steps.append(RoutingLayer(layer.name, layer))
+        elif isinstance(layer, _POOLING):
+            steps.append(LinearLayer(layer, "pool", nonnegative_input=nonnegative))
+        elif isinstance(layer, _ROUTING):
+            steps.append(RoutingLayer(layer.name, layer))
+        else:
+            raise _unsupported(layer)
+    return steps
+
+
+def _propagate(steps, rules, x, targets):
+    """One forward pass keeping every layer's input, then one backward pass applying the rules."""
+    inputs = []
+    h = x
+    for step in steps:
+        inputs.append(h)
+        h = step(h)
+    targets = tf.where(targets < 0, tf.argmax(h, axis=-1, output_type=tf.int32), targets)  # -1: predicted class
+    relevance = tf.one_hot(targets, tf.shape(h)[-1]) * h  # R = f_c(x) for the target class, 0 elsewhere
+    for step, rule, a in zip(reversed(steps), reversed(rules), reversed(inputs), strict=True):
+        relevance = rule(step, a, relevance)
+    return relevance
+
+
+_COMPILED = weakref.WeakKeyDictionary()  # model -> {Composite: compiled explainer}
+
+
+def _explainer(model, rules):
+    """The compiled :func:`_propagate` for this model and composite (traced once, then reused)."""
+    per_model = _COMPILED.setdefault(model, {})
+    if rules not in per_model:
+        steps = network_layers(model)
+        linear = [step for step in steps if isinstance(step, LinearLayer)]
+        assigned = [
+            rules.rule_for(step.kind, step is linear[0]) if isinstance(step, LinearLayer) else route for step in steps
+        ]
+        per_model[rules] = tf.function(lambda x, t: _propagate(steps, assigned, x, t), reduce_retracing=True)
+    return per_model[rules]
+
+
+def lrp(model, x, target=None, rule="epsilon", epsilon=1e-6, alpha=2.0, beta=1.0, *, low=0.0, high=1.0):
+    """Layer-wise relevance propagation of the pre-softmax score of ``target``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A chain of the layers listed in the module docstring (ReLU network).
+    x : array (B, H, W, C)
+        The inputs.
+    target : None, int or B ints
+        The class to explain (None: the predicted class of each sample).
+    rule : str, rule object or :class:`~course_lib.attribution.lrp_rules.Composite`
+        ``"z"`` (LRP-0), ``"epsilon"`` (LRP-ε with stabiliser ε·sign(z)), ``"zplus"`` (α1β0),
+        ``"alpha_beta"`` (α, β with α − β = 1), ``"epsilon_plus"`` (z^B with bounds ``low``/``high``
+        in the first layer, z⁺ in convolutions and pooling, ε in dense layers) or
+        ``"epsilon_plus_flat"`` (the flat rule in the first layer). Formulas and papers:
+        :mod:`course_lib.attribution.lrp_rules`.
+    epsilon, alpha, beta : float
+        Parameters of the ε and αβ rules.
+    low, high : float
+        The range of the inputs, for the z^B rule (MNIST pixels: 0 and 1).
+
+    Returns
+    -------
+    numpy.ndarray, float32, shape of ``x``: the relevance of every input value (unreduced). With
+    the z⁺ rule, or ε → 0 in a bias-free ReLU network, it sums to the score f_c(x); biases and ε
+    absorb part of it otherwise.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+    x = as_batch(x, rank=len(model.inputs[0].shape))
+    check_input_shape(model, x)
+    if len(model.outputs[0].shape) != 2:
+        raise ValueError(
+            f"LRP explains class scores of shape (B, n_classes); the model outputs {model.outputs[0].shape}"
+        )
+    rules = composite(rule, epsilon=epsilon, alpha=alpha, beta=beta, low=low, high=high)
+    if isinstance(rules.first, ZBox) and (x.min() < rules.first.low or x.max() > rules.first.high):
+        raise ValueError(
+            f"the z^B rule needs inputs within [low, high] = [{low}, {high}]; x spans [{x.min()}, {x.max()}]"
+        )
+    if target is None:
+        targets = np.full(len(x), -1, dtype=np.int32)  # the predicted class, chosen inside the compiled pass
+    else:  # an explicit target only needs the number of classes to be checked
+        targets = resolve_targets(target, np.zeros((len(x), model.outputs[0].shape[-1])))
+    return _explainer(model, rules)(tf.constant(x), tf.constant(targets)).numpy().astype(np.float32)
