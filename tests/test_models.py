@@ -48,7 +48,7 @@ def test_shipped_ising_accuracy(ising_model, ising):
 
 def test_softmax_is_a_separate_layer(mnist_model, digits):
     x, _ = digits
-    logits = keras.Model(mnist_model.inputs, mnist_model.get_layer("logits").output)(x)
+    logits = keras.Model(mnist_model.inputs[0], mnist_model.get_layer("logits").output)(x)
     np.testing.assert_allclose(keras.ops.softmax(logits), mnist_model(x), rtol=1e-5, atol=1e-6)
 
 
