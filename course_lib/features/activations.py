@@ -62,5 +62,6 @@ def activations(model: keras.Model, x, layers=None, *, batch_size: int = 256) ->
     chunks = []
     for start in range(0, len(x), batch_size):
         outputs = extractor(x[start : start + batch_size], training=False)
+        outputs = outputs if isinstance(outputs, list | tuple) else [outputs]  # one layer → one tensor
         chunks.append([keras.ops.convert_to_numpy(out) for out in outputs])
     return {name: np.concatenate([chunk[i] for chunk in chunks]).astype(np.float32) for i, name in enumerate(names)}
