@@ -203,7 +203,9 @@ def activation_maximization(
     steps, step_size : int, float
         Number of ascent steps and the per-pixel RMS size of each step.
     seed : int
-        Seed of the initial noise and of the jitter shifts (same seed → same images).
+        Seed of the initial noise and of the jitter shifts (same seed → same images). Image ``k``
+        starts from ``numpy.random.default_rng([seed, filters[k]]).uniform(low, high, (H, W, C))``,
+        so it does not depend on which other filters share the batch.
     neuron : (int, int), optional
         The unit ``(i0, j0)`` for ``objective="neuron"``; default the centre of the map ``(h//2, w//2)``.
     value_range : (low, high) or None
