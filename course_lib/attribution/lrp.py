@@ -48,7 +48,7 @@ class LinearLayer:
     nonnegative_input: bool = False  # True after a ReLU: rules may skip terms for negative inputs
 
     def __call__(self, a, weights=identity, bias=True):
-        if self.kind == "pool":  # equal positive weights 1/n: ρ(1/n) = ρ(1)/n for every rule's ρ
+        if self.kind == "pool":  # equal weights 1/n; scaling by ρ(1) gives the same shares as ρ(1/n)
             return self.layer(a) * weights(1.0)
         kernel, b = self.parameters()
         if self.kind == "dense":

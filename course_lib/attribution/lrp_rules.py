@@ -108,9 +108,9 @@ class AlphaBeta:
 
         R_i = Σ_j ( α (a_i w_ij)⁺ / Σ_i' (a_i' w_i'j)⁺  −  β (a_i w_ij)⁻ / Σ_i' (a_i' w_i'j)⁻ ) R_j
 
-    with α − β = 1 so that relevance is conserved; the bias is ignored. A unit without negative
-    contributions hands all its relevance on by the first term (0/0 would otherwise lose β R_j). The positive
-    contributions (a w)⁺ are a⁺w⁺ + a⁻w⁻, the negative ones a⁺w⁻ + a⁻w⁺. α = 1, β = 0 is the
+    with α − β = 1 so that relevance is conserved; the bias is ignored. The positive contributions
+    (a w)⁺ are a⁺w⁺ + a⁻w⁻, the negative ones a⁺w⁻ + a⁻w⁺. A unit without negative contributions
+    hands all its relevance on by the first term (0/0 would otherwise lose β R_j). α = 1, β = 0 is the
     z⁺ rule (Montavon et al., "Explaining nonlinear classification decisions with deep Taylor
     decomposition", Pattern Recognition 2017).
     """
@@ -129,7 +129,7 @@ class AlphaBeta:
         inputs = [tf.maximum(a, 0.0)] if layer.nonnegative_input else [tf.maximum(a, 0.0), tf.minimum(a, 0.0)]
 
         def contributions(rho_for_positive_a, rho_for_negative_a):
-            def z(a_pos, a_neg=None):
+            def z(a_pos, a_neg=None):  # a⁺ ρ(W) [+ a⁻ ρ'(W)]
                 z = layer(a_pos, rho_for_positive_a, bias=False)
                 return z if a_neg is None else z + layer(a_neg, rho_for_negative_a, bias=False)
 
@@ -143,9 +143,9 @@ class AlphaBeta:
         has_negative = negative_part(*inputs) < 0.0
         alpha = tf.where(has_negative, self.alpha, 1.0)
         beta = tf.where(has_negative, self.beta, 0.0)
-        return redistribute(positive_part, inputs, alpha * relevance) - redistribute(
-            negative_part, inputs, beta * relevance
-        )
+        kept = redistribute(positive_part, inputs, alpha * relevance)
+        subtracted = redistribute(negative_part, inputs, beta * relevance)
+        return kept - subtracted
 
 
 def ZPlus() -> AlphaBeta:  # noqa: N802
