@@ -1,0 +1,157 @@
+"""Helpers shared by the attribution methods: inputs, targets, the explained score, input gradients.
+
+Every method explains the *pre-softmax* score of one class per sample (DESIGN.md §3),
+
+    S_c(x) = logits(x)[c],
+
+so the first steps are always the same: check the batch, cut the softmax off the model
+(:func:`course_lib._graph.logits_model`, cached per model here), and turn ``target`` into one class
+index per sample (:func:`course_lib._validation.resolve_targets`). :func:`input_gradients` then
+gives ∂S_c/∂x for a batch, in compiled chunks of at most ``batch_size`` samples.
+
+This module is private (no ``__all__``); its names are stable because sibling modules import them.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import NamedTuple
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from course_lib._graph import logits_model
+from course_lib._validation import as_batch, check_input_shape, resolve_targets
+
+DEFAULT_BATCH_SIZE = 256
+"""Largest number of images sent through the network in one compiled call."""
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _model_cache(model: keras.Model) -> dict:
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+    cache = _CACHE.get(model)
+    if cache is None:
+        cache = _CACHE[model] = {}
+    return cache
+
+
+def logits_of(model: keras.Model) -> keras.Model:
+    """The model that returns pre-softmax class scores (built once per model and cached)."""
+    cache = _model_cache(model)
+    if "logits" not in cache:
+        cache["logits"] = logits_model(model)
+    return cache["logits"]
+
+
+def cached(model: keras.Model, key, build):
+    """``build()`` once per ``(model, key)``; used to keep one compiled function per model."""
+    cache = _model_cache(model)
+    if key not in cache:
+        cache[key] = build()
+    return cache[key]
+
+
+class Prepared(NamedTuple):
+    """Checked inputs of one method call."""
+
+    x: np.ndarray  # float32 (B, H, W, C)
+    targets: np.ndarray  # int32 (B,)
+    logits: keras.Model  # pre-softmax model
+
+
+def n_classes(model: keras.Model) -> int:
+    """Number of class scores of the (pre-softmax) model."""
+    return int(logits_of(model).outputs[0].shape[-1])
+
+
+def prepare(model: keras.Model, x, target=None) -> Prepared:
+    """Check ``x`` (B, H, W, C) against the model and resolve ``target`` to one class per sample.
+
+    ``target=None`` needs the predicted classes, hence one forward pass; an int or an array does not.
+    """
+    x = as_batch(x)
+    check_input_shape(model, x)
+    lm = logits_of(model)
+    if target is None:
+        scores = predict_logits(model, x)
+    else:
+        scores = np.zeros((x.shape[0], n_classes(model)), dtype=np.float32)
+    return Prepared(x, resolve_targets(target, scores), lm)
+
+
+def select(logits, targets):
+    """``logits[i, targets[i]]`` for every row i (a tensor op, differentiable in ``logits``)."""
+    return tf.gather(logits, tf.cast(targets, tf.int32), axis=1, batch_dims=1)
+
+
+def chunks(n: int, size: int | None):
+    """Slices covering ``range(n)`` in pieces of at most ``size`` (all at once when ``size`` is None)."""
+    size = n if not size else max(1, int(size))
+    return [slice(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _logits_fn(model):
+    lm = logits_of(model)
+
+    @tf.function(reduce_retracing=True)
+    def run(x):
+        return lm(x, training=False)
+
+    return run
+
+
+def predict_logits(model: keras.Model, x, *, batch_size: int | None = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """Pre-softmax scores (B, n_classes) as float32 numpy, in compiled chunks."""
+    run = cached(model, "logits_fn", lambda: _logits_fn(model))
+    x = np.asarray(x, dtype=np.float32)
+    return np.concatenate([run(tf.constant(x[part])).numpy() for part in chunks(len(x), batch_size)], axis=0)
+
+
+def target_scores(model: keras.Model, x, targets, *, batch_size: int | None = DEFAULT_BATCH_SIZE) -> np.ndarray:
+    """S_c(x) for each sample: float32 (B,)."""
+    logits = predict_logits(model, x, batch_size=batch_size)
+    return logits[np.arange(len(logits)), np.asarray(targets)].astype(np.float32)
+
+
+def _gradient_fn(model):
+    lm = logits_of(model)
+
+    @tf.function(reduce_retracing=True)
+    def run(x, targets):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            scores = select(lm(x, training=False), targets)
+        return scores, tape.gradient(scores, x)
+
+    return run
+
+
+def input_gradients(model: keras.Model, x, targets, *, batch_size: int | None = DEFAULT_BATCH_SIZE):
+    """Scores S_c(x) (B,) and input gradients ∂S_c/∂x (same shape as x), float32 numpy.
+
+    ``x`` must already be checked (:func:`prepare`) and ``targets`` resolved; samples are independent,
+    so the batch is processed in compiled chunks of at most ``batch_size``.
+    """
+    run = cached(model, "gradient_fn", lambda: _gradient_fn(model))
+    x = np.asarray(x, dtype=np.float32)
+    targets = np.asarray(targets, dtype=np.int32)
+    scores, grads = [], []
+    for part in chunks(len(x), batch_size):
+        s, g = run(tf.constant(x[part]), tf.constant(targets[part]))
+        scores.append(s.numpy())
+        grads.append(g.numpy())
+    return np.concatenate(scores).astype(np.float32), np.concatenate(grads).astype(np.float32)
+
+
+def pair(value, name: str) -> tuple[int, int]:
+    """An int or a pair of ints as ``(rows, cols)``, all positive."""
+    values = (value, value) if np.isscalar(value) else tuple(value)
+    if len(values) != 2 or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(values) < 1:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return int(values[0]), int(values[1])
