@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from toy_models import RELU_TOY_X, flat, relu_toy
 
 import course_lib as cl
 from course_lib._graph import logits_model, outputs_model
@@ -293,3 +294,11 @@ def test_guided_backprop_targets(mnist_model, digits):
     np.testing.assert_allclose(three[2:3], cl.guided_backprop(mnist_model, x[2:3], target=3), atol=1e-6)
     with pytest.raises(ValueError, match="out of range"):
         cl.guided_backprop(mnist_model, x, target=10)
+
+
+@pytest.mark.parametrize("separate_activations", [False, True])
+def test_guided_backprop_on_the_relu_toy(separate_activations):
+    # f = ReLU(ReLU(x1 − 1) − ReLU(x2)) at (3, 1): the gradient is (1, −1); guided backprop rectifies the
+    # negative signal reaching ReLU(x2) and keeps (1, 0). At (−10, −5) every unit is off: (0, 0).
+    model = relu_toy(separate_activations=separate_activations)
+    np.testing.assert_allclose(flat(cl.guided_backprop(model, RELU_TOY_X)), [[0, 0], [1, 0]], atol=1e-7)
