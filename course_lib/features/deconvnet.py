@@ -185,7 +185,7 @@ def _swap_relu(layer, rule: str):
 
 def _with_backward_rule(functional: keras.Model, rule: str) -> keras.Model:
     """A copy of ``functional`` (sharing its weights) whose ReLUs use the backward ``rule``."""
-    return keras.models.clone_model(functional, clone_function=lambda layer: _swap_relu(layer, rule))
+    return keras.models.clone_model(functional, clone_function=lambda layer: _swap_relu(layer, rule), recursive=True)
 
 
 # --------------------------------------------------------------------------- DeconvNet
