@@ -188,9 +188,9 @@ def test_biases_break_conservation_for_z_and_epsilon(rng):
 
 def test_epsilon_plus_conserves_without_biases(rng):
     model = small_cnn(seed=4, bias=False)
-    x = rng.uniform(0, 1, size=(3, 10, 10, 2)).astype(np.float32)
+    x = rng.uniform(-1, 1, size=(3, 10, 10, 2)).astype(np.float32)  # e.g. Ising spins: bounds -1, 1
     for rule in ("epsilon_plus", "epsilon_plus_flat"):
-        total = cl.lrp(model, x, rule=rule, epsilon=1e-9).sum((1, 2, 3))
+        total = cl.lrp(model, x, rule=rule, epsilon=1e-9, low=-1, high=1).sum((1, 2, 3))
         np.testing.assert_allclose(total, scores(model, x).max(1), rtol=1e-4)
 
 

@@ -183,7 +183,9 @@ def _explainer(model, rules):
         assigned = [
             rules.rule_for(step.kind, step is linear[0]) if isinstance(step, LinearLayer) else route for step in steps
         ]
-        per_model[rules] = tf.function(lambda x, t: _propagate(steps, assigned, x, t), reduce_retracing=True)
+        per_model[rules] = tf.function(
+            lambda x, t: _propagate(steps, assigned, x, t), reduce_retracing=True, autograph=False
+        )
     return per_model[rules]
 
 

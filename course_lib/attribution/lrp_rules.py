@@ -171,7 +171,7 @@ class ZBox:
         def z(x, low, high):
             return layer(x, bias=False) - layer(low, positive, bias=False) - layer(high, negative, bias=False)
 
-        bounds = [tf.fill(tf.shape(a), self.low), tf.fill(tf.shape(a), self.high)]
+        bounds = [tf.fill(tf.shape(a), float(self.low)), tf.fill(tf.shape(a), float(self.high))]
         return redistribute(z, [a, *bounds], relevance)
 
 
@@ -228,6 +228,7 @@ def composite(rule, *, epsilon=1e-6, alpha=2.0, beta=1.0, low=0.0, high=1.0) -> 
     """
     if isinstance(rule, Composite):
         return rule
+    epsilon, alpha, beta, low, high = (float(v) for v in (epsilon, alpha, beta, low, high))
     if not isinstance(rule, str):
         if not callable(rule):
             raise TypeError(f"rule must be a rule name, a rule object or a Composite, got {type(rule).__name__}")
