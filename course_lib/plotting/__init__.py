@@ -5,5 +5,6 @@ attribution maps, with a diverging colour map centred at zero so that positive (
 (blue) evidence are told apart at a glance.
 """
 
+from course_lib.plotting.curves import *  # noqa: F403
 from course_lib.plotting.heatmaps import *  # noqa: F403
 from course_lib.plotting.images import *  # noqa: F403

@@ -1,0 +1,251 @@
+"""Live explorers for prediction analysis (lectures 05–07): saliency maps, LRP, integrated gradients.
+
+Each factory returns a :class:`~course_lib.widgets.features.Explorer` (an ``ipywidgets.VBox``) with
+
+- ``explorer.controls`` — ``{name: widget}``; every explorer has ``"digit"`` (a test-set index) and
+  ``"class"`` (``-1`` = the predicted class) plus its own knobs, listed in each docstring;
+- ``explorer.figure`` / ``explorer.output`` — the matplotlib figure and its PNG in an ``Output``;
+- ``explorer.caption`` — an HTML line naming the method, its parameters and the key number
+  (Σ R versus the score for LRP, the completeness delta for integrated gradients).
+
+Results are cached per setting, so moving back to a setting is instant; a new setting costs one
+batched call on one digit (well under a second on a CPU).
+"""
+
+from __future__ import annotations
+
+import ipywidgets as w
+import numpy as np
+
+from course_lib._graph import logits_model
+from course_lib.plotting import heatmaps
+from course_lib.widgets.features import Explorer, _cache, _check_samples, _digit_slider
+
+__all__ = ["saliency_explorer", "lrp_explorer", "integrated_gradients_explorer"]
+
+SALIENCY_METHODS = ("gradient", "gradient × input", "SmoothGrad")
+LRP_RULES = {
+    "LRP-0 (z)": "z",
+    "LRP-ε": "epsilon",
+    "LRP-z⁺": "zplus",
+    "LRP-αβ (α=2, β=1)": "alpha_beta",
+    "composite ε / z⁺ / z^B": "epsilon_plus",
+}
+_USES_EPSILON = {"epsilon", "epsilon_plus"}
+IG_BASELINES = {"black (zeros)": "zeros", "uniform noise": "uniform", "blurred input": "blur"}
+IG_RULES = {"Riemann (trapezoid)": "riemann_trapezoid", "Gauss–Legendre": "gausslegendre"}
+_WIDE = w.Layout(width="260px")
+
+
+class _Scored:
+    """The samples, their pre-softmax scores and the class each explorer explains."""
+
+    def __init__(self, model, x, y):
+        self.x = _check_samples(model, x)
+        self.y = None if y is None else np.asarray(y).reshape(-1)
+        self.scores = np.asarray(logits_model(model)(self.x, training=False), dtype=np.float32)
+        self.n_classes = self.scores.shape[-1]
+
+    def target(self, digit: int, chosen: int) -> int:
+        return int(np.argmax(self.scores[digit])) if chosen < 0 else int(chosen)
+
+    def describe(self, digit: int, target: int) -> str:
+        label = "" if self.y is None else f" (label {int(self.y[digit])})"
+        predicted = int(np.argmax(self.scores[digit]))
+        return f"digit {digit}{label}, predicted {predicted}, explaining class {target} (S_c = {self.scores[digit, target]:.2f})"
+
+    def class_dropdown(self) -> w.Dropdown:
+        options = [("predicted", -1)] + [(str(c), c) for c in range(self.n_classes)]
+        return w.Dropdown(options=options, value=-1, description="class", layout=w.Layout(width="170px"))
+
+    def one(self, digit: int) -> np.ndarray:
+        return self.x[digit : digit + 1]
+
+
+def _digit(data: _Scored, digit: int) -> w.IntSlider:
+    slider = _digit_slider(data.x)
+    slider.value = digit
+    return slider
+
+
+# ------------------------------------------------------------------------------------- 05 saliency
+
+
+def saliency_explorer(model, x, y=None, *, digit: int = 0, method: str = "SmoothGrad") -> Explorer:
+    """Lecture 05: gradient, gradient × input and SmoothGrad on one digit.
+
+    Controls: ``digit``, ``class``, ``method`` (one of ``SALIENCY_METHODS``), ``noise`` (SmoothGrad's
+    σ as a fraction of the input range) and ``samples`` (SmoothGrad's number of noisy copies); the
+    last two are greyed out for the other methods. Figure: the digit, the signed map (red raises
+    S_c, blue lowers it) and the map over the digit.
+    """
+    import course_lib as cl
+
+    data = _Scored(model, x, y)
+    if method not in SALIENCY_METHODS:
+        raise ValueError(f"method must be one of {SALIENCY_METHODS}, got {method!r}")
+
+    @_cache
+    def explain(digit: int, target: int, method: str, noise: float, samples: int) -> np.ndarray:
+        one = data.one(digit)
+        if method == "gradient":
+            return cl.saliency(model, one, target)[0]
+        if method == "gradient × input":
+            return cl.gradient_x_input(model, one, target)[0]
+        return cl.smoothgrad(model, one, target, samples=samples, noise=noise)[0]
+
+    controls = {
+        "digit": _digit(data, digit),
+        "class": data.class_dropdown(),
+        "method": w.ToggleButtons(options=list(SALIENCY_METHODS), value=method),
+        "noise": w.FloatSlider(value=0.15, min=0.0, max=0.6, step=0.05, description="noise σ", continuous_update=False),
+        "samples": w.IntSlider(value=25, min=1, max=100, description="samples", continuous_update=False),
+    }
+    controls["method"].style.button_width = "130px"
+
+    def follow(change=None):
+        smooth = controls["method"].value == "SmoothGrad"
+        controls["noise"].disabled = controls["samples"].disabled = not smooth
+
+    controls["method"].observe(follow, names="value")
+    follow()
+
+    def draw(fig, *, digit, method, noise, samples, **values):
+        target = data.target(digit, values["class"])
+        noise, samples = round(float(noise), 3), int(samples)
+        if method != "SmoothGrad":
+            noise, samples = 0.0, 1
+        values_map = explain(digit, target, method, noise, samples)
+        title = method if method != "SmoothGrad" else f"SmoothGrad (σ={noise:.2f}, n={samples})"
+        axes = fig.subplots(1, 3)
+        axes[0].imshow(data.x[digit, ..., 0], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        axes[0].set_axis_off()
+        axes[0].set_title("input", fontsize=9)
+        artist = heatmaps.heatmap(axes[1], values_map, title=title)
+        fig.colorbar(artist, ax=axes[1], fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
+        heatmaps.overlay(axes[2], data.x[digit], values_map, alpha=0.7, signed=True, title="over the digit")
+        settings = "" if method != "SmoothGrad" else f" · noise σ = {noise:.2f} · {samples} samples"
+        return f"{method}{settings} · {data.describe(digit, target)}"
+
+    return Explorer(controls, draw, figsize=(9.5, 3.0), rows=[["digit", "class"], ["method"], ["noise", "samples"]])
+
+
+# ------------------------------------------------------------------------------------------ 06 LRP
+
+
+def lrp_explorer(model, x, y=None, *, digit: int = 0, rule: str = "LRP-ε", epsilon: float = 0.1) -> Explorer:
+    """Lecture 06: LRP rules and the stabiliser ε on one digit, with conservation checked live.
+
+    Controls: ``digit``, ``class``, ``rule`` (a key of ``LRP_RULES``) and ``epsilon`` (log slider,
+    greyed out for rules without ε). Figure: the digit, the relevance map on the conserved scale,
+    and Σ R against the explained score S_c; the caption gives Σ R / S_c.
+    """
+    import course_lib as cl
+
+    data = _Scored(model, x, y)
+    if rule not in LRP_RULES:
+        raise ValueError(f"rule must be one of {list(LRP_RULES)}, got {rule!r}")
+
+    @_cache
+    def explain(digit: int, target: int, rule: str, epsilon: float) -> np.ndarray:
+        return cl.lrp(model, data.one(digit), target, rule=rule, epsilon=epsilon)[0]
+
+    controls = {
+        "digit": _digit(data, digit),
+        "class": data.class_dropdown(),
+        "rule": w.Dropdown(options=list(LRP_RULES), value=rule, description="rule", layout=_WIDE),
+        "epsilon": w.FloatLogSlider(
+            value=epsilon,
+            base=10,
+            min=-4,
+            max=2,
+            step=0.25,
+            description="ε",
+            readout_format=".3g",
+            continuous_update=False,
+        ),
+    }
+
+    def follow(change=None):
+        controls["epsilon"].disabled = LRP_RULES[controls["rule"].value] not in _USES_EPSILON
+
+    controls["rule"].observe(follow, names="value")
+    follow()
+
+    def draw(fig, *, digit, rule, epsilon, **values):
+        target = data.target(digit, values["class"])
+        key = LRP_RULES[rule]
+        epsilon = float(f"{float(epsilon):.4g}")
+        relevance = explain(digit, target, key, epsilon if key in _USES_EPSILON else 0.0)
+        score = float(data.scores[digit, target])
+        total = float(relevance.sum())
+        name = rule if key not in _USES_EPSILON else f"{rule} (ε = {epsilon:.3g})"
+        grid = fig.add_gridspec(1, 2, width_ratios=[2.3, 1.0], wspace=0.3)
+        sub = fig.add_subfigure(grid[0])
+        heatmaps.attribution_row(sub, data.x[digit], {name: relevance})
+        heatmaps.relevance_sums(fig.add_subplot(grid[1]), {"Σ R": total}, score)
+        share = total / score if score else float("nan")
+        return (
+            f"{name} · Σ R = {total:.2f} of S_c = {score:.2f} ({share:.0%} conserved) · {data.describe(digit, target)}"
+        )
+
+    return Explorer(controls, draw, figsize=(10.0, 3.0), rows=[["digit", "class"], ["rule", "epsilon"]])
+
+
+# ---------------------------------------------------------------------------- 07 integrated gradients
+
+
+def integrated_gradients_explorer(
+    model, x, y=None, *, digit: int = 0, baseline: str = "black (zeros)", steps: int = 16
+) -> Explorer:
+    """Lecture 07: integrated gradients with a chosen baseline and number of steps.
+
+    Controls: ``digit``, ``class``, ``baseline`` (a key of ``IG_BASELINES``), ``steps`` (number of
+    integration steps m, 1–128) and ``rule`` (Riemann trapezoid or Gauss–Legendre quadrature).
+    Figure: the baseline x′, the input x, the attribution R. The caption shows the completeness
+    delta δ = Σ R − (S_c(x) − S_c(x′)) live: it shrinks as m grows.
+    """
+    import course_lib as cl
+
+    data = _Scored(model, x, y)
+    if baseline not in IG_BASELINES:
+        raise ValueError(f"baseline must be one of {list(IG_BASELINES)}, got {baseline!r}")
+
+    @_cache
+    def explain(digit: int, target: int, baseline: str, steps: int, rule: str):
+        one = data.one(digit)
+        attributions, delta = cl.integrated_gradients(
+            model, one, target, baseline=baseline, steps=steps, method=rule, return_delta=True
+        )
+        return cl.make_baseline(one, baseline)[0], attributions[0], float(delta[0])
+
+    controls = {
+        "digit": _digit(data, digit),
+        "class": data.class_dropdown(),
+        "baseline": w.ToggleButtons(options=list(IG_BASELINES), value=baseline),
+        "steps": w.IntSlider(value=steps, min=1, max=128, description="steps m", continuous_update=False),
+        "rule": w.Dropdown(options=list(IG_RULES), value="Riemann (trapezoid)", description="quadrature", layout=_WIDE),
+    }
+    controls["baseline"].style.button_width = "120px"
+
+    def draw(fig, *, digit, baseline, steps, rule, **values):
+        target = data.target(digit, values["class"])
+        reference, attributions, delta = explain(digit, target, IG_BASELINES[baseline], int(steps), IG_RULES[rule])
+        axes = fig.subplots(1, 3)
+        axes[0].imshow(reference[..., 0], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        axes[0].set_title(f"baseline x′: {baseline}", fontsize=9)
+        axes[1].imshow(data.x[digit, ..., 0], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        axes[1].set_title("input x", fontsize=9)
+        for ax in axes[:2]:
+            ax.set_axis_off()
+        artist = heatmaps.heatmap(axes[2], attributions, title=f"IG, m = {steps}")
+        fig.colorbar(artist, ax=axes[2], fraction=0.046, pad=0.03).ax.tick_params(labelsize=7)
+        gap = float(attributions.sum()) - delta  # = S_c(x) − S_c(x′)
+        relative = abs(delta) / abs(gap) if gap else float("nan")
+        return (
+            f"baseline {baseline} · m = {steps} ({rule}) · Σ R = {attributions.sum():.3f}, "
+            f"S_c(x) − S_c(x′) = {gap:.3f}, completeness delta δ = {delta:+.4f} ({relative:.1%}) · "
+            f"{data.describe(digit, target)}"
+        )
+
+    return Explorer(controls, draw, figsize=(9.0, 3.0), rows=[["digit", "class"], ["baseline"], ["steps", "rule"]])
