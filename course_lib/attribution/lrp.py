@@ -179,9 +179,9 @@ def _explainer(model, rules):
     per_model = _COMPILED.setdefault(model, {})
     if rules not in per_model:
         steps = network_layers(model)
-        linear = [step for step in steps if isinstance(step, LinearLayer)]
+        first = next((step for step in steps if isinstance(step, LinearLayer)), None)  # sees the input pixels
         assigned = [
-            rules.rule_for(step.kind, step is linear[0]) if isinstance(step, LinearLayer) else route for step in steps
+            rules.rule_for(step.kind, step is first) if isinstance(step, LinearLayer) else route for step in steps
         ]
         per_model[rules] = tf.function(
             lambda x, t: _propagate(steps, assigned, x, t), reduce_retracing=True, autograph=False
