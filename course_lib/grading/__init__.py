@@ -1,0 +1,12 @@
+"""Grading: helpers for the exercises' test cells and the instructor's nbgrader workflow.
+
+- :mod:`course_lib.grading.checks` — checks with teaching messages and independent oracles, used
+  inside the test cells of the exercise notebooks.
+- :mod:`course_lib.grading.submissions` — collect downloaded notebooks (zip or folder), check
+  each one against the release and repair what can be repaired.
+- :mod:`course_lib.grading.pipeline` — release, autograde, feedback and export through
+  nbgrader's own API, with working files kept in one grading directory.
+- :mod:`course_lib.grading.preprocessors` — nbgrader preprocessors named in ``nbgrader_config.py``.
+
+Command line: ``python -m course_lib.grading --help`` (docs/grading_workflow.md).
+"""

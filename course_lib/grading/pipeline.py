@@ -1,0 +1,233 @@
+"""The instructor's workflow on top of nbgrader's own Python API (``nbgrader.apps.NbGraderAPI``).
+
+Nothing here re-implements grading: releasing is ``generate_assignment``, grading is
+``autograde``, feedback is ``generate_feedback`` and the CSV comes from nbgrader's CSV export
+plugin. What this module adds is the plumbing around them:
+
+* one **grading directory** (default ``grading/`` in the repository, ignored by git) holds all
+  working files — ``submitted/``, ``autograded/``, ``feedback/``, ``gradebook.db``, a private
+  ``release/`` copy, ``originals/`` of repaired files and ``reports/``;
+* the course configuration is read from the repository's ``nbgrader_config.py``; only the paths
+  are pointed at the grading directory, and the source stays ``solutions/``;
+* submissions are checked and repaired (:mod:`course_lib.grading.submissions`) before nbgrader
+  sees them, and every student is graded on their own, so one broken notebook never stops the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from course_lib.grading import submissions
+
+__all__ = [
+    "REPOSITORY",
+    "Course",
+    "assignments",
+]
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def assignments(repo: Path = REPOSITORY) -> list[str]:
+    """Assignment ids: the folders of ``solutions/`` that hold a notebook."""
+    return sorted(p.name for p in (Path(repo) / "solutions").iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def _tools_on_path() -> None:
+    """nbgrader runs the ``alembic`` command when it creates a gradebook: find it next to this Python."""
+    tools = str(Path(sys.executable).parent)
+    if tools not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = tools + os.pathsep + os.environ.get("PATH", "")
+
+
+@dataclass
+class GradingResult:
+    """Outcome of autograding one student: ``success`` False means nbgrader itself failed."""
+
+    student_id: str
+    success: bool
+    log: str = ""
+    error: str = ""
+
+
+@dataclass
+class Course:
+    """The course (``repo``) together with one grading directory.
+
+    ``timeout`` overrides the per-cell timeout of ``nbgrader_config.py`` (used by the tests).
+    """
+
+    grading_root: Path = field(default_factory=lambda: REPOSITORY / "grading")
+    repo: Path = REPOSITORY
+    timeout: int | None = None
+
+    def __post_init__(self):
+        self.grading_root = Path(self.grading_root).resolve()
+        self.repo = Path(self.repo).resolve()
+
+    # -------------------------------------------------------------------------------- nbgrader
+
+    def config(self, *, release_directory: Path | None = None):
+        """The repository's nbgrader configuration with the paths of this grading directory."""
+        from traitlets.config.loader import PyFileConfigLoader
+
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.repo)).load_config()
+        config.CourseDirectory.root = str(self.grading_root)
+        config.CourseDirectory.source_directory = str(self.repo / "solutions")
+        config.CourseDirectory.release_directory = str(release_directory or (self.grading_root / "release"))
+        config.CourseDirectory.db_url = f"sqlite:///{self.grading_root / 'gradebook.db'}"
+        config.Exchange.root = str(self.grading_root / "exchange")  # never the system-wide exchange
+        if self.timeout is not None:
+            config.Execute.timeout = int(self.timeout)
+        return config
+
+    def api(self, **kwargs):
+        _tools_on_path()
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+
+        config = self.config(**kwargs)
+        self.grading_root.mkdir(parents=True, exist_ok=True)
+        return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+    @staticmethod
+    def _check(result: dict, what: str) -> dict:
+        if not result.get("success"):
+            raise RuntimeError(f"{what} failed:\n{result.get('error', '')}\n{result.get('log', '')}")
+        return result
+
+    # -------------------------------------------------------------------------------- steps
+
+    def release(self, assignment: str) -> Path:
+        """``generate_assignment``: write ``exercises/<assignment>/`` of the repository from ``solutions/``.
+
+        Its gradebook entries go to the grading directory's ``gradebook.db``.
+        """
+        target = self.repo / "exercises"
+        self._check(
+            self.api(release_directory=target).generate_assignment(assignment, force=True), f"releasing {assignment}"
+        )
+        return target / assignment
+
+    def prepare(self, assignment: str) -> Path:
+        """Generate the release inside the grading directory (this also registers it in the gradebook)."""
+        self._check(self.api().generate_assignment(assignment, force=True), f"preparing {assignment}")
+        return self.grading_root / "release" / assignment
+
+    def collect(self, assignment: str, source, *, roster=None) -> list[submissions.CollectedFile]:
+        """Unpack a zip (or copy a folder) of downloaded notebooks into ``submitted/``."""
+        notebooks = sorted((self.repo / "solutions" / assignment).glob("*.ipynb"))
+        if len(notebooks) != 1:
+            raise ValueError(
+                f"{assignment} must have exactly one notebook to collect single files; found {len(notebooks)}"
+            )
+        return submissions.collect(source, assignment, self.grading_root, notebook=notebooks[0].stem, roster=roster)
+
+    def check(self, assignment: str, *, repair: bool = True) -> list[submissions.SubmissionReport]:
+        """Check every collected notebook against the release and repair what can be repaired."""
+        release_dir = self.prepare(assignment)
+        reports = submissions.check_submissions(self.grading_root, assignment, release_dir, repair=repair)
+        self._write_report(assignment, "check", [str(r) for r in reports])
+        return reports
+
+    def students(self, assignment: str) -> list[str]:
+        return sorted(p.parent.name for p in (self.grading_root / "submitted").glob(f"*/{assignment}") if p.is_dir())
+
+    def autograde(self, assignment: str, students=None) -> list[GradingResult]:
+        """nbgrader ``autograde``, one student at a time (a failure is recorded, the batch goes on)."""
+        api = self.api()
+        self._check(api.generate_assignment(assignment, force=True), f"preparing {assignment}")
+        results = []
+        for student in students or self.students(assignment):
+            outcome = api.autograde(assignment, student, force=True, create=True)
+            results.append(
+                GradingResult(student, bool(outcome.get("success")), outcome.get("log", ""), outcome.get("error", ""))
+            )
+        failed = [
+            f"{r.student_id}: {r.error.strip().splitlines()[-1] if r.error.strip() else 'failed'}"
+            for r in results
+            if not r.success
+        ]
+        self._write_report(assignment, "autograde", failed or ["every submission was graded"])
+        return results
+
+    def feedback(self, assignment: str, students=None) -> Path:
+        """nbgrader ``generate_feedback``: one HTML file per student in ``feedback/``."""
+        api = self.api()
+        for student in students or self.students(assignment):
+            api.generate_feedback(assignment, student, force=True)
+        return self.grading_root / "feedback"
+
+    def export(self, to=None) -> Path:
+        """nbgrader's CSV export of the whole gradebook (one row per student and assignment)."""
+        from nbgrader.api import Gradebook
+        from nbgrader.plugins import CsvExportPlugin
+
+        to = Path(to) if to else self.grading_root / "grades.csv"
+        config = self.config()
+        plugin = CsvExportPlugin(config=config)
+        plugin.to = str(to)
+        with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gradebook:
+            plugin.export(gradebook)
+        return to
+
+    def scores(self, assignment: str) -> dict[str, dict]:
+        """``{student: {"auto_score", "max_auto", "needs_manual", "cells": {grade_id: (score, max)}}}``.
+
+        Only autograded test cells count into ``auto_score``; written answers are listed in
+        ``needs_manual`` until they have been graded by hand.
+        """
+        from nbgrader.api import Gradebook
+
+        config = self.config()
+        table = {}
+        with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gradebook:
+            for submission in gradebook.assignment_submissions(assignment):
+                cells, manual = {}, []
+                for notebook in submission.notebooks:
+                    for grade in notebook.grades:
+                        if grade.cell.cell_type == "code":
+                            cells[grade.name] = (float(grade.auto_score or 0.0), float(grade.max_score))
+                        elif grade.needs_manual_grade:
+                            manual.append(grade.name)
+                table[submission.student.id] = {
+                    "auto_score": sum(score for score, _ in cells.values()),
+                    "max_auto": sum(top for _, top in cells.values()),
+                    "needs_manual": sorted(manual),
+                    "cells": cells,
+                }
+        return table
+
+    def grade(self, assignment: str, source, *, roster=None) -> dict:
+        """Everything in one go: collect, check and repair, autograde, feedback, export."""
+        collected = self.collect(assignment, source, roster=roster)
+        reports = self.check(assignment)
+        graded = self.autograde(assignment)
+        self.feedback(assignment)
+        csv_path = self.export()
+        return {
+            "collected": collected,
+            "reports": reports,
+            "graded": graded,
+            "csv": csv_path,
+            "scores": self.scores(assignment),
+        }
+
+    # -------------------------------------------------------------------------------- reports
+
+    def _write_report(self, assignment: str, step: str, lines) -> Path:
+        folder = self.grading_root / "reports"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{assignment}_{step}.txt"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+
+def environment_summary() -> str:
+    """The settings that keep test cells free of stray stderr, as seen by this process."""
+    keys = ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "KERAS_BACKEND", "COURSE_LIB_OFFLINE")
+    return json.dumps({k: os.environ.get(k) for k in keys})
