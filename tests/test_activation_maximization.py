@@ -144,5 +144,7 @@ def test_bad_input(mnist_model):
         cl.activation_maximization(mnist_model, "conv2d_1", steps=0)
     with pytest.raises(ValueError, match="neuron row"):
         cl.activation_maximization(mnist_model, "conv2d_3", [0], objective="neuron", neuron=(14, 0), steps=1)
+    with pytest.raises(ValueError, match="seed"):
+        cl.activation_maximization(mnist_model, "conv2d_1", steps=1, seed=-1)
     with pytest.raises(ValueError, match="empty"):
         cl.activation_maximization(mnist_model, "conv2d_1", [], steps=1)

@@ -126,7 +126,7 @@ def _check_filters(filters, n_maps: int, layer_name: str) -> np.ndarray:
     return np.array([check_index(f, n_maps, what) for f in filters], dtype=np.int32)
 
 
-def _check_options(objective, steps, step_size, value_range, l2, tv, blur, jitter) -> None:
+def _check_options(objective, steps, step_size, seed, value_range, l2, tv, blur, jitter) -> None:
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
     if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
@@ -138,6 +138,8 @@ def _check_options(objective, steps, step_size, value_range, l2, tv, blur, jitte
     for name, value in (("l2", l2), ("tv", tv), ("blur", blur)):
         if not np.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a number ≥ 0 (0 = off), got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
     if isinstance(jitter, bool) or not isinstance(jitter, int | np.integer) or jitter < 0:
         raise ValueError(f"jitter must be an int ≥ 0 (pixels; 0 = off), got {jitter!r}")
 
@@ -227,7 +229,7 @@ def activation_maximization(
         step), ``dead`` ``(F,)`` bool (maps whose objective was zero throughout), ``filters``.
         Unpacks as ``images, history``.
     """
-    _check_options(objective, steps, step_size, value_range, l2, tv, blur, jitter)
+    _check_options(objective, steps, step_size, seed, value_range, l2, tv, blur, jitter)
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
     if len(model.inputs) != 1 or any(d is None for d in model.inputs[0].shape[1:]):
