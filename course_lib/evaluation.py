@@ -166,12 +166,15 @@ def _weighted_layers(model) -> list:
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation of |a_i| and |b_i| for every sample i (flattened maps)."""
     values = []
-    for first, second in zip(a.reshape(len(a), -1), b.reshape(len(b), -1)):
-        if np.ptp(first) == 0 or np.ptp(second) == 0:
+    for first, second in zip(np.abs(a).reshape(len(a), -1), np.abs(b).reshape(len(b), -1), strict=True):
+        if np.array_equal(first, second):
+            values.append(1.0)
+        elif np.ptp(first) == 0 or np.ptp(second) == 0:
             values.append(0.0)  # a constant map carries no ranking
         else:
-            values.append(stats.spearmanr(np.abs(first), np.abs(second)).statistic)
+            values.append(stats.spearmanr(first, second).statistic)
     return np.asarray(values, dtype=np.float32)
 
 

@@ -54,6 +54,10 @@ def occlusion_masks(image_shape, patch=4, stride=2) -> np.ndarray:
     sh, sw = pair(stride, "stride")
     if ph > height or pw > width:
         raise ValueError(f"patch {(ph, pw)} is larger than the image {(height, width)}")
+    if sh > ph or sw > pw:
+        raise ValueError(
+            f"stride {(sh, sw)} must not exceed patch {(ph, pw)}: otherwise some pixels are never occluded"
+        )
     rows, cols = _starts(height, ph, sh), _starts(width, pw, sw)
     masks = np.zeros((len(rows) * len(cols), height, width), dtype=bool)
     for k, (r, c) in enumerate((r, c) for r in rows for c in cols):
