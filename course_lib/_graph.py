@@ -56,9 +56,20 @@ def _is_nested(model: keras.Model) -> bool:
 
 
 def _is_chain(model: keras.Model) -> bool:
-    return isinstance(model, keras.Sequential) or all(
-        isinstance(layer, keras.Sequential | keras.layers.Layer) for layer in model.layers
-    )
+    """True when every layer feeds the next one only (a Sequential, or a functional straight line)."""
+    if isinstance(model, keras.Sequential):
+        return True
+    try:
+        current = model.inputs[0] if len(model.inputs) == 1 else None
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            if current is None or layer.input is not current:
+                return False
+            current = layer.output
+        return True
+    except (AttributeError, ValueError):  # layers called more than once, several inputs, ...
+        return False
 
 
 class _Graph:

@@ -77,3 +77,13 @@ def test_logits_of_a_softmax_dense_model():
     logits = logits_model(model)(x)
     dense = model.layers[-1]
     np.testing.assert_allclose(logits, x @ dense.kernel.numpy() + dense.bias.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_branching_model_with_a_nested_block_is_not_unrolled():
+    """A functional graph with a skip connection must keep its wiring (no straight-line unrolling)."""
+    inputs = keras.Input((4,))
+    block = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4, name="inner_dense")], name="block")
+    outputs = keras.layers.Dense(2, name="head")(keras.layers.Add()([inputs, block(inputs)]))
+    model = keras.Model(inputs, outputs)
+    x = np.random.default_rng(2).random((3, 4), dtype=np.float32)
+    np.testing.assert_allclose(logits_model(model)(x), model(x), rtol=1e-5, atol=1e-6)
