@@ -8,8 +8,11 @@ evaluation. Plotting lives in ``course_lib.plotting`` and the live explorers in
 ``course_lib.widgets``.
 """
 
-from course_lib import _quiet  # noqa: F401  (must run before TensorFlow is imported anywhere)
-from course_lib import evaluation, models
+from course_lib import (
+    _quiet,  # noqa: F401  (must run before TensorFlow is imported anywhere)
+    evaluation,
+    models,
+)
 from course_lib.attribution import *  # noqa: F403
 from course_lib.data import ISING_TC, load_ising, load_mnist
 from course_lib.evaluation import *  # noqa: F403

@@ -53,11 +53,15 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 # Deprecation chatter from third-party packages says nothing a student can act on.
 for _category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
-    warnings.filterwarnings("ignore", category=_category, module=r"(tensorflow|keras|google|absl|h5py|jax|mlxtend|sklearn)")
+    warnings.filterwarnings(
+        "ignore", category=_category, module=r"(tensorflow|keras|google|absl|h5py|jax|mlxtend|sklearn)"
+    )
 warnings.filterwarnings("ignore", message=r".*np\.object.*")
 # Keras 3 warns when a one-input model built as keras.Model(model.inputs, ...) — the lecture's own
 # idiom — is called with a tensor instead of a one-element list. The call is correct; stay quiet.
-warnings.filterwarnings("ignore", message=r"The structure of `inputs` doesn't match the expected structure", category=UserWarning)
+warnings.filterwarnings(
+    "ignore", message=r"The structure of `inputs` doesn't match the expected structure", category=UserWarning
+)
 
 tf.get_logger().setLevel(logging.ERROR)
 tf.autograph.set_verbosity(0)

@@ -38,7 +38,7 @@ def check_input_shape(model, x: np.ndarray, name: str = "x") -> None:
     if expected is None:
         return
     got = tuple(x.shape[1:])
-    if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got)):
+    if len(got) != len(expected) or any(e is not None and e != g for e, g in zip(expected, got, strict=True)):
         raise ValueError(f"{name} has samples of shape {got}, but the model expects {expected}")
 
 
@@ -77,7 +77,9 @@ def resolve_targets(target, scores) -> np.ndarray:
             raise TypeError(f"target must hold integer class indices, got dtype {targets.dtype}")
         targets = targets.astype(np.int32)
     if np.any(targets < 0) or np.any(targets >= n_classes):
-        raise ValueError(f"target out of range: the model has {n_classes} classes (0..{n_classes - 1}); got {targets.tolist()}")
+        raise ValueError(
+            f"target out of range: the model has {n_classes} classes (0..{n_classes - 1}); got {targets.tolist()}"
+        )
     return targets
 
 

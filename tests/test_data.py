@@ -60,7 +60,9 @@ def test_keras_cache_is_used_when_present(monkeypatch, tmp_path):
     np.savez(cache / "mnist.npz", **fake)
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     monkeypatch.setenv("COURSE_LIB_OFFLINE", "1")
-    monkeypatch.setattr(data, "_mnist_from_keras", lambda: ((fake["x_train"], fake["y_train"]), (fake["x_test"], fake["y_test"])))
+    monkeypatch.setattr(
+        data, "_mnist_from_keras", lambda: ((fake["x_train"], fake["y_train"]), (fake["x_test"], fake["y_test"]))
+    )
     (x_train, _), (x_test, y_test) = cl.load_mnist(verbose=False)
     assert x_train.shape == (6, 28, 28, 1) and x_test.shape == (3, 28, 28, 1)
     np.testing.assert_allclose(x_test[..., 0], fake["x_test"] / 255.0, rtol=1e-6)

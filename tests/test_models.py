@@ -13,7 +13,17 @@ import course_lib as cl
 def test_mnist_architecture():
     model = cl.models.mnist_cnn()
     names = [layer.name for layer in model.layers]
-    assert names == ["conv2d_1", "conv2d_2", "max_pooling2d", "conv2d_3", "conv2d_4", "gap", "dropout", "logits", "softmax"]
+    assert names == [
+        "conv2d_1",
+        "conv2d_2",
+        "max_pooling2d",
+        "conv2d_3",
+        "conv2d_4",
+        "gap",
+        "dropout",
+        "logits",
+        "softmax",
+    ]
     filters = [model.get_layer(f"conv2d_{i}").filters for i in range(1, 5)]
     assert filters == [16, 16, 32, 32]
     assert model.output_shape == (None, 10)
