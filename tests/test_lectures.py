@@ -10,12 +10,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from notebooks import ROOT, error_outputs, execute, stderr_outputs
 
 from course_lib.course import colab_badge, setup_cell_source
-from tests.notebooks import ROOT, error_outputs, execute, stderr_outputs
 
 LECTURES = sorted((ROOT / "lectures").glob("*.ipynb"))
 SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-"}
+WIDGET_IMPORT = re.compile(r"^from course_lib import .*\bwidgets\b", re.MULTILINE)
 WIDGET_CALL = re.compile(r"\bwidgets\.[a-z_]+\(")
 # Lines of code that may appear in several lectures: imports, the set-up and the data/model loading.
 SHARED_LINE = re.compile(r"^(import |from |%|#|\(\(|model = cl\.pretrained|.*= cl\.load_mnist\(\))")
@@ -35,9 +36,11 @@ def _code_cells(nb):
     return [cell for cell in nb.cells if cell.cell_type == "code"]
 
 
-def test_lecture_names_are_numbered_in_order():
-    numbers = [int(path.name[:2]) for path in LECTURES]
-    assert numbers == list(range(len(LECTURES))), f"lectures must be numbered 00, 01, … without gaps: {numbers}"
+def test_lecture_names_are_numbered_topics():
+    names = [path.name for path in LECTURES]
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", name) for name in names), names
+    numbers = [name[:2] for name in names]
+    assert len(set(numbers)) == len(numbers), f"two lectures share a number: {names}"
 
 
 @pytest.mark.parametrize("path", LECTURES, ids=_ids(LECTURES))
@@ -68,7 +71,9 @@ def test_every_cell_has_slide_metadata(path):
 @pytest.mark.parametrize("path", LECTURES, ids=_ids(LECTURES))
 def test_uses_a_course_widget(path):
     sources = [cell.source for cell in _code_cells(_read(path))]
-    assert any("from course_lib import widgets" in source for source in sources), "import the course widgets"
+    assert any(WIDGET_IMPORT.search(source) for source in sources), (
+        "import the course widgets: from course_lib import widgets"
+    )
     assert any(WIDGET_CALL.search(source) for source in sources), "call at least one widgets.<explorer>(…)"
 
 

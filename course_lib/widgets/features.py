@@ -396,7 +396,9 @@ def maximization_explorer(
         if objective == "layer":
             return setting + " · one image for the whole layer (deep dream)"
         if dead[chosen]:
-            return setting + f" · filter {chosen} is dead: its objective stayed 0, so the ascent never moved (drawn black)"
+            return (
+                setting + f" · filter {chosen} is dead: its objective stayed 0, so the ascent never moved (drawn black)"
+            )
         response = float(digit_response(digit, layer)[chosen])
         final = float(history[chosen, -1])
         return (
