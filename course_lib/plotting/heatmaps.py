@@ -176,7 +176,8 @@ def relevance_sums(ax, sums: dict, score: float, *, title: str | None = "conserv
             fontsize=8,
         )
     ax.axvline(0.0, color="grey", linewidth=0.8)
-    ax.set_xlim(min(0.0, min(values)) - 0.25 * span, max(0.0, max(values)) + 0.25 * span)
+    low, high = min(0.0, min(values)), max(0.0, max(values))
+    ax.set_xlim(low - (0.25 * span if low < 0 else 0.0), high + (0.25 * span if high > 0 else 0.0))
     ax.invert_yaxis()
     ax.tick_params(labelsize=8)
     for side in ("top", "right"):
