@@ -44,6 +44,18 @@ def _tools_on_path() -> None:
         os.environ["PATH"] = tools + os.pathsep + os.environ.get("PATH", "")
 
 
+@dataclass(frozen=True)
+class _TestCellTimeout:
+    """nbclient's ``timeout_func``: ``test`` seconds for graded test cells, ``other`` for the rest."""
+
+    test: int
+    other: int
+
+    def __call__(self, cell) -> int:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        return self.test if meta.get("grade") and not meta.get("solution") else self.other
+
+
 @dataclass
 class GradingResult:
     """Outcome of autograding one student: ``success`` False means nbgrader itself failed."""
@@ -58,12 +70,15 @@ class GradingResult:
 class Course:
     """The course (``repo``) together with one grading directory.
 
-    ``timeout`` overrides the per-cell timeout of ``nbgrader_config.py`` (used by the tests).
+    ``timeout`` overrides the per-cell timeout of ``nbgrader_config.py``; ``test_cell_timeout``
+    gives graded test cells their own, shorter limit (set-up cells that start TensorFlow keep
+    ``timeout``), so that a student's infinite loop costs little time.
     """
 
     grading_root: Path = field(default_factory=lambda: REPOSITORY / "grading")
     repo: Path = REPOSITORY
     timeout: int | None = None
+    test_cell_timeout: int | None = None
 
     def __post_init__(self):
         self.grading_root = Path(self.grading_root).resolve()
@@ -83,6 +98,8 @@ class Course:
         config.Exchange.root = str(self.grading_root / "exchange")  # never the system-wide exchange
         if self.timeout is not None:
             config.Execute.timeout = int(self.timeout)
+        if self.test_cell_timeout is not None:
+            config.Execute.timeout_func = _TestCellTimeout(int(self.test_cell_timeout), int(config.Execute.timeout))
         return config
 
     def api(self, **kwargs):

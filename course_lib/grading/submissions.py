@@ -207,8 +207,8 @@ def collect(source, assignment: str, grading_root, *, notebook: str | None = Non
             )
             if not keep_new:
                 continue
-        chosen[student] = (original, stamp, read)
-    for student, (original, _, read) in sorted(chosen.items()):
+        chosen[student] = (original, stamp, read())  # read now: the archive closes after the loop
+    for student, (original, _, data) in sorted(chosen.items()):
         target = (grading_root / "submitted" / student / assignment / f"{notebook}.ipynb").resolve()
         if grading_root not in target.parents:  # cannot happen with a valid id; a second line of defence
             results.append(
@@ -218,7 +218,7 @@ def collect(source, assignment: str, grading_root, *, notebook: str | None = Non
             )
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(read())
+        target.write_bytes(data)
         findings = []
         if Path(original).name != target.name:
             findings.append(Finding("repaired", f"file name {Path(original).name!r} → {target.name!r}"))
@@ -342,10 +342,14 @@ def check_notebook(submission, release) -> tuple[object, list[Finding]]:
         upper_candidates = [anchors[i] for i in range(release_index + 1, len(release_cells)) if i in anchors]
         upper_candidates += [position[g] for g in position if wanted[g][0] > release_index]
         upper = min(upper_candidates + [len(nb.cells)])
+        others = {_source(c).strip() for g, (_, c) in wanted.items() if g != grade_id}
         candidates = [
             j
             for j in range(lower + 1, upper)
-            if j not in claimed and not _nbgrader(nb.cells[j]) and nb.cells[j].get("cell_type") == cell.cell_type
+            if j not in claimed
+            and not _nbgrader(nb.cells[j])
+            and nb.cells[j].get("cell_type") == cell.cell_type
+            and _source(nb.cells[j]).strip() not in others  # a copy of another graded cell
         ]
         exact = anchors.get(release_index)
         if exact is not None and exact not in claimed and not _nbgrader(nb.cells[exact]):

@@ -1,0 +1,131 @@
+"""``python -m course_lib.grading <command>`` — the instructor's workflow (docs/grading_workflow.md)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from course_lib.grading.pipeline import REPOSITORY, Course, assignments
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m course_lib.grading", description=__doc__)
+    parser.add_argument(
+        "--grading-dir",
+        type=Path,
+        default=REPOSITORY / "grading",
+        help="working folder (default: grading/ in the repository)",
+    )
+    parser.add_argument("--repo", type=Path, default=REPOSITORY, help="the course repository (default: this one)")
+    parser.add_argument(
+        "--timeout", type=int, default=None, help="seconds per cell while autograding (default: nbgrader_config.py)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    release = commands.add_parser("release", help="generate exercises/ from solutions/ (nbgrader generate_assignment)")
+    release.add_argument("assignments", nargs="*", help="assignment ids (default: all)")
+
+    for name, text in [
+        ("collect", "copy a zip or folder of downloaded notebooks into submitted/"),
+        ("grade", "collect, check and repair, autograde, feedback and export in one go"),
+    ]:
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("assignment")
+        sub.add_argument("source", type=Path, help="a .zip file or a folder")
+        sub.add_argument("--roster", type=Path, help="CSV with columns file,student_id")
+
+    check = commands.add_parser("check", help="check submissions against the release and repair them")
+    check.add_argument("assignment")
+    check.add_argument("--no-repair", action="store_true", help="only report")
+
+    autograde = commands.add_parser("autograde", help="nbgrader autograde, one student at a time")
+    autograde.add_argument("assignment")
+    autograde.add_argument("--student", action="append", help="only these students (repeatable)")
+
+    feedback = commands.add_parser("feedback", help="nbgrader generate_feedback (HTML per student)")
+    feedback.add_argument("assignment")
+
+    export = commands.add_parser("export", help="nbgrader's CSV export of the gradebook")
+    export.add_argument("--to", type=Path, help="CSV file (default: <grading-dir>/grades.csv)")
+
+    scores = commands.add_parser("scores", help="print the autograded points per student and test cell")
+    scores.add_argument("assignment")
+    return parser
+
+
+def _print_collected(collected) -> int:
+    problems = 0
+    for item in collected:
+        where = item.path.relative_to(item.path.parents[3]) if item.path else "-"
+        print(f"{item.source} → {item.student_id or '?'} ({where})")
+        for finding in item.findings:
+            print(f"    {finding}")
+            problems += finding.kind == "problem"
+    return problems
+
+
+def _print_reports(reports) -> int:
+    for report in reports:
+        print(report)
+    problems = sum(len(r.problems) for r in reports)
+    print(
+        f"{len(reports)} submission(s): {sum(r.status == 'ok' for r in reports)} ok, "
+        f"{sum(r.status == 'repaired' for r in reports)} repaired, {sum(r.status == 'problems' for r in reports)} with problems"
+    )
+    return problems
+
+
+def _print_scores(table) -> None:
+    for student, row in sorted(table.items()):
+        manual = f"; to grade by hand: {', '.join(row['needs_manual'])}" if row["needs_manual"] else ""
+        print(f"{student:20} {row['auto_score']:5.1f} / {row['max_auto']:.1f}{manual}")
+
+
+def _print_graded(results) -> None:
+    for result in results:
+        if not result.success:
+            last = result.error.strip().splitlines()[-1] if result.error.strip() else "unknown error"
+            print(f"FAILED    {result.student_id}: {last}")
+    print(f"autograded {sum(r.success for r in results)} of {len(results)} submission(s)")
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    course = Course(args.grading_dir, args.repo, timeout=args.timeout)
+    if args.command == "release":
+        for assignment in args.assignments or assignments(course.repo):
+            print(f"released {course.release(assignment)}")
+        return 0
+    if args.command == "collect":
+        _print_collected(course.collect(args.assignment, args.source, roster=args.roster))
+        return 0
+    if args.command == "check":
+        _print_reports(course.check(args.assignment, repair=not args.no_repair))
+        return 0
+    if args.command == "autograde":
+        results = course.autograde(args.assignment, args.student)
+        _print_graded(results)
+        return 0 if all(r.success for r in results) else 1
+    if args.command == "feedback":
+        print(f"feedback in {course.feedback(args.assignment)}")
+        return 0
+    if args.command == "export":
+        print(f"grades written to {course.export(args.to)}")
+        return 0
+    if args.command == "scores":
+        _print_scores(course.scores(args.assignment))
+        return 0
+    if args.command == "grade":
+        outcome = course.grade(args.assignment, args.source, roster=args.roster)
+        _print_collected(outcome["collected"])
+        _print_reports(outcome["reports"])
+        _print_graded(outcome["graded"])
+        _print_scores(outcome["scores"])
+        print(f"grades written to {outcome['csv']}; feedback in {course.grading_root / 'feedback'}")
+        return 0 if all(r.success for r in outcome["graded"]) else 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
