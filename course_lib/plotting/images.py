@@ -17,6 +17,8 @@ __all__ = [
     "activation_panel",
     "deconvnet_panel",
     "maximization_panel",
+    "class_profile",
+    "top_patches",
 ]
 
 
@@ -203,8 +205,8 @@ def forward_pass(image, activations: dict, *, maps_per_layer: int = 4, size: flo
         strongest = np.argsort(maps.mean(axis=(0, 1)))[::-1][:maps_per_layer]
         for row, channel in enumerate(strongest):
             axes[row, column].imshow(maps[..., channel], cmap="viridis", interpolation="nearest")
-            axes[row, column].set_title(f"{name}[{channel}]" if row == 0 else f"[{channel}]", fontsize=8)
-        axes[-1, column].set_xlabel(f"{maps.shape[0]}×{maps.shape[1]}")
+            heading = f"{name} ({maps.shape[0]}×{maps.shape[1]})\nmap {channel}"
+            axes[row, column].set_title(heading if row == 0 else f"map {channel}", fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -354,4 +356,49 @@ def maximization_panel(
     ax.tick_params(labelsize=7)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
+    return fig
+
+
+def class_profile(profile, *, ax=None, title: str | None = None, ylabel: str = "class"):
+    """A (classes × channels) matrix of mean activations, each channel scaled to its own maximum.
+
+    Read a column: which classes switch that channel on. Columns that are zero everywhere are
+    dead channels.
+    """
+    profile = np.asarray(profile, dtype=np.float32)
+    if ax is None:
+        ax = plt.figure(figsize=(9.0, 0.28 * profile.shape[0] + 0.6)).subplots()
+    peak = profile.max(axis=0, keepdims=True)
+    scaled = np.divide(profile, peak, out=np.zeros_like(profile), where=peak > 0)
+    artist = ax.imshow(scaled, cmap="magma", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
+    ax.set_yticks(range(profile.shape[0]))
+    ax.set_xlabel("channel")
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.figure.colorbar(artist, ax=ax, fraction=0.03, pad=0.02, label="share of the channel's peak")
+    return artist
+
+
+def top_patches(images, projections, *, titles=None, size: float = 1.2, suptitle: str | None = None, fig=None):
+    """Zeiler–Fergus style: inputs (top row, the projected region boxed) over their projections (bottom row).
+
+    ``images`` and ``projections`` are ``(N, H, W[, 1])``; each projection (e.g. a DeconvNet image
+    of one feature map) is drawn on its own diverging scale centred at zero.
+    """
+    images, projections = _as_images(images), _as_images(projections)
+    count = len(images)
+    fig = _new_figure(fig, size * count, 2 * size + (0.4 if suptitle else 0.0))
+    axes = fig.subplots(2, count, squeeze=False)
+    for index in range(count):
+        top, bottom = axes[0, index], axes[1, index]
+        _show(top, images[index], title=None if titles is None else str(titles[index]))
+        limit = float(np.abs(projections[index]).max()) or 1.0
+        _show(bottom, projections[index], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        box = _support_box(projections[index])
+        if box is not None:
+            mark_box(top, *box)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
     return fig
