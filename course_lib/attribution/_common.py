@@ -24,7 +24,7 @@ import tensorflow as tf
 from course_lib._graph import logits_model
 from course_lib._validation import as_batch, check_input_shape, resolve_targets
 
-DEFAULT_BATCH_SIZE = 256
+DEFAULT_BATCH_SIZE = 128
 """Largest number of images sent through the network in one compiled call."""
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

@@ -1,0 +1,97 @@
+"""Cost of each attribution method relative to one plain gradient (DESIGN.md §8).
+
+On a batch of 32 MNIST test digits and the shipped network, times one call of every method and
+one plain gradient ∂S_c/∂x (a compiled ``tf.GradientTape`` on the pre-softmax model), all in the
+same process, after one warm-up call each (so tracing of the ``tf.function``s is not counted).
+Each figure is the median of ``--repeats`` calls; the methods take turns, so a change of machine
+load affects all of them alike. Targets: LRP ≤ 2× a plain gradient; integrated
+gradients with 50 steps ≤ 60×.
+
+    python benchmarks/attribution.py [--batch 32] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("COURSE_LIB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import course_lib as cl  # noqa: E402
+from course_lib._graph import logits_model  # noqa: E402
+
+TARGETS = {"lrp": 2.0, "integrated_gradients (50 steps)": 60.0}
+
+
+def plain_gradient_fn(model):
+    """The reference: one forward and one backward pass of the pre-softmax model."""
+    scores_model = logits_model(model)
+
+    @tf.function
+    def gradient(x, targets):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            scores = tf.gather(scores_model(x, training=False), targets, axis=1, batch_dims=1)
+        return tape.gradient(scores, x)
+
+    return lambda x, targets: gradient(tf.constant(x), tf.constant(targets)).numpy()
+
+
+def median_times(methods: dict, repeats: int) -> dict:
+    """Median seconds per call; the methods take turns so that load changes affect them alike."""
+    for fn in methods.values():
+        fn()  # warm-up: traces the tf.functions
+    times = {name: [] for name in methods}
+    for _ in range(repeats):
+        for name, fn in methods.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+
+    model = cl.pretrained("mnist_cnn")
+    (_, _), (x_test, _) = cl.load_mnist(source="bundled", verbose=False)
+    x = x_test[: args.batch]
+    targets = np.argmax(model.predict(x, verbose=0), axis=1).astype(np.int32)
+
+    gradient = plain_gradient_fn(model)
+    methods = {
+        "plain gradient": lambda: gradient(x, targets),
+        "saliency": lambda: cl.saliency(model, x, targets),
+        "gradient_x_input": lambda: cl.gradient_x_input(model, x, targets),
+        "smoothgrad (25 samples)": lambda: cl.smoothgrad(model, x, targets, samples=25),
+        "integrated_gradients (50 steps)": lambda: cl.integrated_gradients(model, x, targets, steps=50),
+        "deeplift": lambda: cl.deeplift(model, x, targets),
+        "occlusion (patch 4, stride 2)": lambda: cl.occlusion(model, x, targets, patch=4, stride=2),
+        "grad_cam": lambda: cl.grad_cam(model, x, targets),
+        "cam": lambda: cl.cam(model, x, targets),
+    }
+    if hasattr(cl, "lrp"):
+        methods["lrp"] = lambda: cl.lrp(model, x, targets)
+
+    times = median_times(methods, args.repeats)
+    base = times["plain gradient"]
+    print(
+        f"{args.batch} MNIST digits, median of {args.repeats} interleaved calls after one warm-up, {tf.config.threading.get_inter_op_parallelism_threads() or 'default'} inter-op threads"
+    )
+    print(f"{'method':34s} {'seconds':>9s} {'× gradient':>11s}  target")
+    for name, seconds in times.items():
+        target = (
+            f"≤ {TARGETS[name]:g}×  {'ok' if seconds / base <= TARGETS[name] else 'MISSED'}" if name in TARGETS else ""
+        )
+        print(f"{name:34s} {seconds:9.4f} {seconds / base:11.1f}  {target}")
+
+
+if __name__ == "__main__":
+    main()
