@@ -19,6 +19,7 @@ __all__ = [
     "maximization_panel",
     "class_profile",
     "top_patches",
+    "pattern_grid",
 ]
 
 
@@ -380,7 +381,7 @@ def class_profile(profile, *, ax=None, title: str | None = None, ylabel: str = "
     return artist
 
 
-def top_patches(images, projections, *, titles=None, size: float = 1.2, suptitle: str | None = None, fig=None):
+def top_patches(images, projections, *, titles=None, size: float = 1.5, suptitle: str | None = None, fig=None):
     """Zeiler–Fergus style: inputs (top row, the projected region boxed) over their projections (bottom row).
 
     ``images`` and ``projections`` are ``(N, H, W[, 1])``; each projection (e.g. a DeconvNet image
@@ -402,3 +403,18 @@ def top_patches(images, projections, *, titles=None, size: float = 1.2, suptitle
         fig.suptitle(suptitle)
     fig.tight_layout()
     return fig
+
+
+def pattern_grid(images, *, dead=None, titles=None, columns: int = 16, size: float = 0.75, suptitle=None, fig=None):
+    """Optimised input patterns (activation maximisation), each on its own grey scale.
+
+    Patterns of ``dead`` maps (a bool per image: the objective stayed zero, nothing was optimised)
+    are drawn black and titled "dead", as in the lecture's Task 1 results.
+    """
+    images = _as_images(images)
+    dead = np.zeros(len(images), dtype=bool) if dead is None else np.asarray(dead, dtype=bool)
+    shown = np.where(dead.reshape(-1, *([1] * (images.ndim - 1))), 0.0, images)
+    if titles is None:
+        titles = [f"{index}" for index in range(len(images))]
+    titles = [f"{title} dead" if is_dead else str(title) for title, is_dead in zip(titles, dead, strict=True)]
+    return image_grid(shown, titles=titles, columns=columns, size=size, suptitle=suptitle, fig=fig)
