@@ -242,3 +242,12 @@ def test_default_explainer_is_lrp_and_conserves_roughly(mnist_model):
     np.testing.assert_allclose(
         widget.relevance, cl.lrp(mnist_model, widget.digit[None], 1, rule="epsilon", epsilon=0.1)[0, ..., 0], rtol=1e-4
     )
+
+
+def test_canvas_accepts_the_binary_buffer_the_browser_sends():
+    canvas = draw.DigitCanvas()
+    image = np.zeros((SIDE, SIDE), np.uint8)
+    image[10:20, 30:40] = 255
+    # what ipywidgets hands over for a DataView coming from the browser: a memoryview
+    canvas.set_state({"pixels": memoryview(image.tobytes()), "strokes": 1})
+    assert bounding_box(canvas.image) == (10, 20, 30, 40)

@@ -34,6 +34,7 @@ EMPTY_THRESHOLD = 0.05  # a drawing whose brightest pixel is below this counts a
 EMPTY_MESSAGE = "The canvas is empty: draw a digit with the mouse, then press Classify."
 
 RULES = {"ε (epsilon)": "epsilon", "z⁺ (zplus)": "zplus", "composite: ε dense, z⁺ conv": "epsilon_plus"}
+PREDICTED = -1  # value of the class picker meaning "the predicted class"
 COLOR_MAPS = ("bwr", "seismic", "coolwarm", "RdBu_r", "PiYG", "PuOr_r")
 
 
@@ -240,6 +241,10 @@ export default { render };
 """
 
 
+def _bytes_from_json(value, widget) -> bytes:
+    return b"" if value is None else bytes(value)
+
+
 class DigitCanvas(anywidget.AnyWidget):
     """A black square on which the mouse (or a pen, or a finger) draws white strokes.
 
@@ -251,7 +256,8 @@ class DigitCanvas(anywidget.AnyWidget):
     size = traitlets.Int(280).tag(sync=True)
     resolution = traitlets.Int(CANVAS_RESOLUTION).tag(sync=True)
     line_width = traitlets.Float(22.0).tag(sync=True)
-    pixels = traitlets.Bytes(b"").tag(sync=True)
+    # the browser sends a binary buffer, which arrives as a memoryview
+    pixels = traitlets.Bytes(b"").tag(sync=True, from_json=_bytes_from_json)
     strokes = traitlets.Int(0).tag(sync=True)
 
     @property
@@ -296,7 +302,7 @@ def _heatmap_png(digit: np.ndarray, relevance: np.ndarray, cmap: str, title: str
 
     from course_lib.plotting import heatmap, signed_limit
 
-    fig = Figure(figsize=(5.6, 2.6), dpi=90)
+    fig = Figure(figsize=(5.0, 2.4), dpi=90)
     FigureCanvasAgg(fig)
     ax_in, ax_rel = fig.subplots(1, 2)
     ax_in.imshow(digit, cmap="gray", vmin=0, vmax=1)
@@ -316,7 +322,7 @@ class DrawDigitDemo(W.VBox):
     """Canvas + Classify/Clear buttons + prediction, sorted score table and a relevance heatmap.
 
     Reachable parts (for tests and scripts): ``canvas`` (a ``DigitCanvas``), ``controls`` — a dict
-    with ``"classify"``, ``"clear"`` (buttons), ``"target"`` (class to explain; None = predicted),
+    with ``"classify"``, ``"clear"`` (buttons), ``"target"`` (class to explain; ``PREDICTED`` = -1 follows the prediction),
     ``"rule"``, ``"epsilon"``, ``"cmap"`` — and the outputs ``message``, ``prediction``, ``scores``
     (HTML) and ``heatmap`` (an Image widget holding a PNG). After a classification ``digit``
     (28, 28, 1), ``logits`` (10,), ``predicted`` and ``relevance`` (28, 28) hold the numbers shown.
@@ -336,8 +342,8 @@ class DrawDigitDemo(W.VBox):
             "classify": W.Button(description="Classify", button_style="primary", icon="check"),
             "clear": W.Button(description="Clear", icon="eraser"),
             "target": W.Dropdown(
-                options=[("predicted class", None)] + [(str(c), c) for c in range(10)],
-                value=None,
+                options=[("predicted class", PREDICTED)] + [(str(c), c) for c in range(10)],
+                value=PREDICTED,
                 description="explain class",
                 style=style,
             ),
@@ -369,9 +375,10 @@ class DrawDigitDemo(W.VBox):
 
         c = self.controls
         left = W.VBox([self.canvas, W.HBox([c["classify"], c["clear"]])])
-        right = W.VBox([self.message, W.HBox([self.prediction, self.scores])])
+        middle = W.VBox([self.message, self.prediction, self.scores], layout=W.Layout(padding="0 1em"))
+        right = W.VBox([self.heatmap])
         knobs = W.HBox([c["target"], c["rule"], c["epsilon"], c["cmap"]], layout=W.Layout(flex_flow="row wrap"))
-        super().__init__([W.HBox([left, right]), knobs, self.heatmap])
+        super().__init__([W.HBox([left, middle, right]), knobs])
         self.add_class("course-draw-digit")
 
     def _toggle_epsilon(self, change) -> None:
@@ -391,7 +398,7 @@ class DrawDigitDemo(W.VBox):
         self.predicted = int(np.argmax(self.logits))
         self.message.value = ""
         self.prediction.value = (
-            "<div class='course-draw-predicted' style='font-size:1.3em;padding-right:1em'>prediction: "
+            "<div class='course-draw-predicted' style='font-size:1.3em'>prediction: "
             f"<b style='font-size:2em'>{self.predicted}</b></div>"
         )
         self.scores.value = _scores_table(self.logits, self.predicted)
@@ -403,7 +410,7 @@ class DrawDigitDemo(W.VBox):
         if self.digit is None:
             return
         c = self.controls
-        target = self.predicted if c["target"].value is None else int(c["target"].value)
+        target = self.predicted if c["target"].value == PREDICTED else int(c["target"].value)
         rule = c["rule"].value
         options = {} if rule == "zplus" else {"epsilon": float(c["epsilon"].value)}
         if self._explain is None:

@@ -1,0 +1,92 @@
+"""A lecture presented as live slides (``python -m course_lib.slides present``): the slides render and a
+widget's slider recomputes its output through the kernel."""
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+# lectures whose live widget has a slider, in order of preference (the first one present is used)
+PREFERRED = ["06_layerwise_relevance_propagation", "01_filters_and_activations", "05_saliency_maps"]
+LOAD_TIMEOUT = 240_000  # ms: Voilà executes the whole lecture before it sends the page
+
+# text shown by a widget's outputs, excluding the slider itself: figures (img src) and text
+OUTPUT_SIGNATURE = """(slider) => {
+    const area = slider.closest('.jp-OutputArea') || slider.closest('.jp-Cell') || document.body;
+    const parts = [];
+    for (const el of area.querySelectorAll('img, .jp-RenderedText, .widget-html-content, .jp-RenderedHTMLCommon')) {
+        if (el.closest('.widget-slider')) continue;
+        parts.push(el.tagName === 'IMG' ? el.src : el.innerText);
+    }
+    return parts.join('|');
+}"""
+
+
+def _uses_course_widget(path: Path) -> bool:
+    cells = json.loads(path.read_text())["cells"]
+    source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    return "widgets." in source
+
+
+def lecture_with_widget() -> Path | None:
+    lectures = sorted((REPO / "lectures").glob("*.ipynb"))
+    by_stem = {p.stem: p for p in lectures}
+    candidates = [by_stem[s] for s in PREFERRED if s in by_stem] + lectures
+    return next((p for p in candidates if _uses_course_widget(p)), None)
+
+
+def goto_slide_with(page, selector: str, max_steps: int = 80):
+    """Advance the slideshow (space = next slide, vertical ones included) until ``selector`` is visible."""
+    target = page.locator(selector).first
+    for _ in range(max_steps):
+        if target.is_visible():
+            return target
+        page.keyboard.press("Space")
+        page.wait_for_timeout(150)
+    raise AssertionError(f"no slide shows {selector!r} after {max_steps} steps")
+
+
+def test_lecture_slides_with_a_live_slider(page, voila_slides, snapshot):
+    lecture = lecture_with_widget()
+    if lecture is None:
+        pytest.skip("no lecture with a course_lib widget in lectures/ yet")
+    started = time.monotonic()
+    server = voila_slides(lecture)
+    page.goto(server.url + "/", timeout=LOAD_TIMEOUT)
+    page.wait_for_selector(".reveal .slides section", state="attached", timeout=LOAD_TIMEOUT)
+    page.wait_for_selector(".widget-slider", state="attached", timeout=LOAD_TIMEOUT)
+    page.keyboard.press("Home")
+    title = page.locator(".reveal .slides section.present").first
+    assert title.is_visible() and title.inner_text().strip(), "the first slide is empty"
+    snapshot(page, f"slides_{lecture.stem}_title")
+
+    slider = goto_slide_with(page, ".widget-slider .noUi-handle")
+    widget_slider = slider.locator("xpath=ancestor::div[contains(@class,'widget-slider')][1]")
+    readout = widget_slider.locator(".widget-readout")
+    before_value = readout.inner_text() if readout.count() else None
+    before = widget_slider.evaluate(OUTPUT_SIGNATURE)
+    assert before, "the widget shows no output next to its slider"
+    snapshot(page, f"slides_{lecture.stem}_widget_before")
+
+    # drag the handle a third of the track (to the right, or to the left when it sits near the end)
+    handle, track = slider.bounding_box(), widget_slider.locator(".noUi-target").first.bounding_box()
+    x, y = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
+    shift = track["width"] / 3 if x < track["x"] + track["width"] / 2 else -track["width"] / 3
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + shift, y, steps=8)
+    page.mouse.up()
+    if readout.count():
+        assert readout.inner_text() != before_value, "the slider did not move"
+    page.wait_for_function(
+        f"([el, old]) => ({OUTPUT_SIGNATURE})(el) !== old",
+        arg=[widget_slider.element_handle(), before],
+        timeout=120_000,
+    )
+    page.wait_for_timeout(500)
+    snapshot(page, f"slides_{lecture.stem}_widget_after")
+    print(f"slides of {lecture.name}: {time.monotonic() - started:.0f} s")
