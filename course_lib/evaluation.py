@@ -38,9 +38,12 @@ __all__ = [
 
 def _check_attributions(attributions, x: np.ndarray) -> np.ndarray:
     attributions = as_batch(attributions, rank=None, name="attributions")
-    if attributions.shape != x.shape:
+    if attributions.shape == x.shape[:3]:  # one value per pixel, e.g. an upsampled CAM
+        attributions = attributions[..., None]
+    if attributions.shape[:3] != x.shape[:3] or attributions.shape[3:] not in ((1,), x.shape[3:]):
         raise ValueError(
-            f"attributions must have the shape of x {x.shape} (input attributions); got {attributions.shape}"
+            f"attributions must have the shape of x {x.shape} (input attributions) or one value per pixel "
+            f"{x.shape[:3]}; got {attributions.shape}"
         )
     return attributions
 
@@ -96,7 +99,8 @@ def deletion_curve(
 ) -> DeletionCurve:
     """Remove the most relevant pixels first and record the target score after each step.
 
-    Pixels (all channels at once) are ranked by the channel sum of ``attributions`` (B, H, W, C),
+    Pixels (all channels at once) are ranked by the channel sum of ``attributions`` (B, H, W, C) —
+    or by per-pixel maps (B, H, W) such as an upsampled CAM —
     highest first (ties broken by position). At step k = 0 … ``steps`` the first
     round(k/steps · H·W) pixels of the ranking are set to ``value``; the score S_c of each of these
     ``steps + 1`` images is measured — all B·(steps + 1) images in compiled batches.

@@ -94,3 +94,13 @@ def test_randomization_check_errors(mnist_model, digits):
         cl.model_randomization_check(mnist_model, digits[0][:1], "saliency")
     with pytest.raises(ValueError, match="valid layer names"):
         cl.model_randomization_check(mnist_model, digits[0][:1], cl.saliency, layers=["nope"])
+
+
+def test_deletion_curve_accepts_per_pixel_maps(mnist_model, digits):
+    x = digits[0][:2]
+    maps = cl.cam(mnist_model, x, upsample=True)
+    per_pixel = cl.deletion_curve(mnist_model, x, maps, steps=4)
+    as_input = cl.deletion_curve(mnist_model, x, maps[..., None], steps=4)
+    np.testing.assert_allclose(per_pixel.scores, as_input.scores)
+    with pytest.raises(ValueError, match="one value per pixel"):
+        cl.deletion_curve(mnist_model, x, maps[:, :14], steps=4)

@@ -37,7 +37,8 @@ global max pooling, zero padding, cropping; a final softmax is cut off (the pre-
 explained). Anything else raises a ValueError that names the layer.
 
 For the §10 toy network f(x1, x2) = ReLU(ReLU(x1 − 1) − ReLU(x2)) at x = (3, 1) with x′ = 0 the
-multipliers are 2/3 (first hidden ReLU), 1, 1, giving R = (2, −1) = f(x) − f(x′) + … exactly.
+multipliers are 2/3 (first hidden ReLU), 1 (second hidden ReLU) and 1 (output ReLU), giving
+R = (2, −1), which sums to f(x) − f(x′) = 1.
 
 Reference: A. Shrikumar, P. Greenside, A. Kundaje, "Learning Important Features Through
 Propagating Activation Differences", ICML 2017, arXiv:1704.02685.
