@@ -12,6 +12,8 @@ from course_lib import (
     _quiet,  # noqa: F401  (must run before TensorFlow is imported anywhere)
     evaluation,
     models,
+    plotting,
+    postprocess,
 )
 from course_lib.attribution import *  # noqa: F403
 from course_lib.data import ISING_TC, load_ising, load_mnist
