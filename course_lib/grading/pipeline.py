@@ -109,7 +109,23 @@ class Course:
 
         config = self.config(**kwargs)
         self.grading_root.mkdir(parents=True, exist_ok=True)
+        self._write_local_config()
         return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+    def _write_local_config(self) -> Path:
+        """``<grading dir>/nbgrader_config.py``: plain nbgrader commands (formgrader for the written
+        answers) started inside the grading directory see the same course and paths."""
+        path = self.grading_root / "nbgrader_config.py"
+        path.write_text(
+            "# Written by `python -m course_lib.grading`: the course's configuration with this folder's paths.\n"
+            "c = get_config()  # noqa: F821\n"
+            f"load_subconfig({str(self.repo / 'nbgrader_config.py')!r})  # noqa: F821\n"
+            f"c.CourseDirectory.root = {str(self.grading_root)!r}\n"
+            f"c.CourseDirectory.source_directory = {str(self.repo / 'solutions')!r}\n"
+            f"c.CourseDirectory.release_directory = {str(self.grading_root / 'release')!r}\n",
+            encoding="utf-8",
+        )
+        return path
 
     @staticmethod
     def _check(result: dict, what: str) -> dict:
