@@ -145,7 +145,7 @@ def test_maximization_explorer_follows_objective_filter_and_regulariser(mnist_mo
     explorer.controls["steps"].value = 16
     _assert_redrawn(explorer, png, renders, "16 steps")
     # the panel shows what course_lib computes for the same setting
-    reference = cl.activation_maximization(mnist_model, "conv2d_1", steps=16, blur=0.7)
+    reference = cl.activation_maximization(mnist_model, "conv2d_1", steps=16, step_size=0.1, blur=0.7)
     shown = np.asarray(explorer.figure.axes[5].images[0].get_array())
     np.testing.assert_allclose(shown, reference.images[5, ..., 0], rtol=1e-4, atol=1e-5)
 

@@ -20,6 +20,7 @@ __all__ = [
     "class_profile",
     "top_patches",
     "pattern_grid",
+    "overlay_grid",
 ]
 
 
@@ -223,9 +224,11 @@ def mark_box(ax, top: int, left: int, height: int, width: int, *, colour: str = 
     return box
 
 
-def objective_curves(ax, history, *, labels=None, title: str | None = "objective during gradient ascent"):
+def objective_curves(history, *, ax=None, title: str | None = "objective during gradient ascent"):
     """Plot per-step objective values ``history`` of shape ``(F, steps)`` (one faint line per filter)."""
     history = np.asarray(history, dtype=np.float32)
+    if ax is None:
+        ax = plt.figure(figsize=(6.0, 2.6)).subplots()
     if history.ndim == 1:
         history = history[None]
     ax.plot(history.T, linewidth=1.0, alpha=0.6)
@@ -235,9 +238,7 @@ def objective_curves(ax, history, *, labels=None, title: str | None = "objective
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.legend(frameon=False, fontsize=8)
-    if labels is not None:
-        ax.set_title(labels, fontsize=9)
-    elif title:
+    if title:
         ax.set_title(title, fontsize=9)
     return ax
 
@@ -418,3 +419,30 @@ def pattern_grid(images, *, dead=None, titles=None, columns: int = 16, size: flo
         titles = [f"{index}" for index in range(len(images))]
     titles = [f"{title} dead" if is_dead else str(title) for title, is_dead in zip(titles, dead, strict=True)]
     return image_grid(shown, titles=titles, columns=columns, size=size, suptitle=suptitle, fig=fig)
+
+
+def overlay_grid(
+    images, maps, *, titles=None, alpha: float = 0.6, columns: int = 8, size: float = 1.5, suptitle=None, fig=None
+):
+    """One signed overlay per sample: ``maps`` (N, H, W) over grey ``images`` (N, H, W[, 1]).
+
+    Every map uses a diverging colour scale centred at zero (red = evidence for, blue = against)
+    with its own symmetric limit; ``alpha`` is the overlay's opacity.
+    """
+    from course_lib.plotting.heatmaps import overlay
+
+    images, maps = _as_images(images), np.asarray(maps, dtype=np.float32)
+    count = len(images)
+    columns = max(1, min(columns, count))
+    rows = int(np.ceil(count / columns))
+    fig = _new_figure(fig, size * columns, size * rows + (0.4 if suptitle else 0.0))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.set_axis_off()
+        if index < count:
+            title = None if titles is None else str(titles[index])
+            overlay(ax, images[index], maps[index], alpha=alpha, signed=True, title=title)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig

@@ -342,9 +342,9 @@ def maximization_explorer(
     *,
     layers=None,
     layer=None,
-    steps: int = 64,
+    steps: int = 32,
     digit: int = 0,
-    step_size: float = 0.05,
+    step_size: float = 0.1,
 ) -> Explorer:
     """Lecture 03: activation maximisation with live layer, filter, objective, steps and regulariser.
 
