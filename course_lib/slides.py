@@ -60,6 +60,9 @@ def voila_command(
     notebook = Path(notebook)
     if notebook.suffix != ".ipynb":
         raise ValueError(f"expected a .ipynb notebook, got {notebook}")
+    if theme not in ("light", "dark"):
+        raise ValueError(f"theme must be 'light' or 'dark', got {theme!r}")
+    resources = {"reveal": {**REVEAL["reveal"], "theme": "course-white" if theme == "light" else "course-black"}}
     command = [
         sys.executable,
         "-m",
@@ -67,7 +70,7 @@ def voila_command(
         str(notebook),
         "--template=reveal",
         f"--theme={theme}",
-        f"--VoilaConfiguration.resources={REVEAL!r}",
+        f"--VoilaConfiguration.resources={resources!r}",
         f"--VoilaConfiguration.strip_sources={not show_code}",
         "--VoilaConfiguration.show_tracebacks=True",
         "--Voila.ip=127.0.0.1",

@@ -78,7 +78,6 @@ def jupyter_env(tmp_path_factory) -> dict:
         "JUPYTERLAB_SETTINGS_DIR": "lab-settings",
         "JUPYTERLAB_WORKSPACES_DIR": "lab-workspaces",
         "IPYTHONDIR": "ipython",
-        "MPLCONFIGDIR": "matplotlib",
     }
     env = dict(os.environ)
     for variable, name in folders.items():

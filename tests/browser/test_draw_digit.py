@@ -1,10 +1,10 @@
 """The draw-a-digit demo in a real JupyterLab: draw with the mouse, classify, see the prediction and heatmap."""
 
-import math
 import time
 
 import nbformat
 import pytest
+from browser_helpers import classify, dismiss_dialogs, draw, stroke_one, stroke_zero
 
 pytestmark = pytest.mark.browser
 
@@ -24,13 +24,6 @@ def notebook(lab_root):
     return NOTEBOOK
 
 
-def dismiss_dialogs(page) -> None:
-    """Accept any modal JupyterLab dialog (kernel selection, build notice) that the settings did not prevent."""
-    for button in page.locator(".jp-Dialog .jp-mod-accept").all():
-        if button.is_visible():
-            button.click()
-
-
 def open_and_run(page, server, notebook) -> None:
     page.goto(f"{server.url}/lab/tree/{notebook}", timeout=120_000)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000)
@@ -44,41 +37,6 @@ def open_and_run(page, server, notebook) -> None:
     )
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_selector("canvas.course-draw-canvas", state="visible", timeout=KERNEL_TIMEOUT)
-
-
-def draw(page, points) -> None:
-    """Press the mouse at the first point, move through the others, release: one stroke."""
-    page.mouse.move(*points[0])
-    page.mouse.down()
-    for point in points[1:]:
-        page.mouse.move(*point, steps=2)
-    page.mouse.up()
-
-
-def stroke_one(box):
-    x = box["x"] + box["width"] * 0.52
-    return [
-        (x - 0.08 * box["width"] * (1 - t / 10) ** 4, box["y"] + box["height"] * (0.15 + 0.07 * t)) for t in range(11)
-    ]
-
-
-def stroke_zero(box):
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    rx, ry = box["width"] * 0.22, box["height"] * 0.32
-    return [(cx + rx * math.sin(2 * math.pi * k / 36), cy - ry * math.cos(2 * math.pi * k / 36)) for k in range(38)]
-
-
-def classify(page, demo):
-    before = demo.locator(".course-draw-heatmap").get_attribute("src")
-    demo.locator(".course-draw-classify").click()
-    page.wait_for_selector(".course-draw-predicted", timeout=60_000)
-    heatmap = demo.locator("img.course-draw-heatmap")
-    page.wait_for_function(
-        "([el, old]) => el.offsetWidth > 100 && el.naturalWidth > 100 && el.src && el.src !== old",
-        arg=[heatmap.element_handle(), before],
-        timeout=60_000,
-    )
-    return demo.locator(".course-draw-predicted b").inner_text().strip()
 
 
 def test_draw_classify_and_explain_in_jupyterlab(page, lab_server, notebook, snapshot):

@@ -6,23 +6,31 @@ import time
 from pathlib import Path
 
 import pytest
+from browser_helpers import classify, draw, stroke_one
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 # lectures whose live widget has a slider, in order of preference (the first one present is used)
 PREFERRED = ["06_layerwise_relevance_propagation", "01_filters_and_activations", "05_saliency_maps"]
-LOAD_TIMEOUT = 240_000  # ms: Voilà executes the whole lecture before it sends the page
+LOAD_TIMEOUT = 360_000  # ms: Voilà executes the whole lecture before the widgets render (busy CI cores)
 
-# text shown by a widget's outputs, excluding the slider itself: figures (img src) and text
+# what a widget's outputs show, excluding the slider itself: its figures (img src) if it has any,
+# else its text — a widget that draws must redraw, not only update a label
 OUTPUT_SIGNATURE = """(slider) => {
     const area = slider.closest('.jp-OutputArea') || slider.closest('.jp-Cell') || document.body;
-    const parts = [];
+    const images = [], texts = [];
     for (const el of area.querySelectorAll('img, .jp-RenderedText, .widget-html-content, .jp-RenderedHTMLCommon')) {
         if (el.closest('.widget-slider')) continue;
-        parts.push(el.tagName === 'IMG' ? el.src : el.innerText);
+        if (el.tagName === 'IMG') images.push(el.src); else texts.push(el.innerText);
     }
-    return parts.join('|');
+    return images.length ? images.join('|') : texts.join('|');
+}"""
+READY_OR_ERROR = """() => {
+    const error = document.querySelector('[data-mime-type="application/vnd.jupyter.error"]');
+    if (error) return error.innerText.slice(-2000) || 'error output';
+    const slider = document.querySelector('.widget-slider');
+    return slider && document.readyState === 'complete' ? 'ready' : null;
 }"""
 
 
@@ -39,14 +47,20 @@ def lecture_with_widget() -> Path | None:
     return next((p for p in candidates if _uses_course_widget(p)), None)
 
 
-def goto_slide_with(page, selector: str, max_steps: int = 80):
-    """Advance the slideshow (space = next slide, vertical ones included) until ``selector`` is visible."""
-    target = page.locator(selector).first
+def goto_slide_with(page, selector: str, max_steps: int = 120):
+    """Advance the slideshow (space = next slide, vertical ones included) until an element matching
+    ``selector`` sits on the current slide (the innermost ``section.present``); return its locator."""
+    on_current = """(selector) => {
+        const all = [...document.querySelectorAll(selector)];
+        return all.findIndex(el => { const s = el.closest('section'); return s && s.classList.contains('present'); });
+    }"""
     for _ in range(max_steps):
-        if target.is_visible():
-            return target
+        index = page.evaluate(on_current, selector)
+        if index >= 0:
+            page.wait_for_timeout(500)  # let the slide settle before the mouse is used
+            return page.locator(selector).nth(index)
         page.keyboard.press("Space")
-        page.wait_for_timeout(150)
+        page.wait_for_timeout(100)
     raise AssertionError(f"no slide shows {selector!r} after {max_steps} steps")
 
 
@@ -56,9 +70,13 @@ def test_lecture_slides_with_a_live_slider(page, voila_slides, snapshot):
         pytest.skip("no lecture with a course_lib widget in lectures/ yet")
     started = time.monotonic()
     server = voila_slides(lecture)
-    page.goto(server.url + "/", timeout=LOAD_TIMEOUT)
-    page.wait_for_selector(".reveal .slides section", state="attached", timeout=LOAD_TIMEOUT)
-    page.wait_for_selector(".widget-slider", state="attached", timeout=LOAD_TIMEOUT)
+    # Voilà streams the page while it executes the lecture: wait for a slider, or fail on an error output
+    page.goto(server.url + "/", wait_until="commit", timeout=LOAD_TIMEOUT)
+    state = page.wait_for_function(READY_OR_ERROR, timeout=LOAD_TIMEOUT, polling=500).json_value()
+    if state != "ready":
+        snapshot(page, f"slides_{lecture.stem}_error")
+        pytest.fail(f"{lecture.name} failed while executing in Voilà:\n{state}")
+    page.wait_for_selector(".reveal .slides section", state="attached", timeout=60_000)
     page.keyboard.press("Home")
     title = page.locator(".reveal .slides section.present").first
     assert title.is_visible() and title.inner_text().strip(), "the first slide is empty"
@@ -89,4 +107,12 @@ def test_lecture_slides_with_a_live_slider(page, voila_slides, snapshot):
     )
     page.wait_for_timeout(500)
     snapshot(page, f"slides_{lecture.stem}_widget_after")
+
+    # the lecture with the draw-a-digit demo: draw a "1" on its slide and classify it
+    if page.locator("canvas.course-draw-canvas").count():
+        canvas = goto_slide_with(page, "canvas.course-draw-canvas")
+        demo = page.locator(".course-draw-digit").first
+        draw(page, stroke_one(canvas.bounding_box()))
+        assert classify(page, demo) == "1"
+        snapshot(page, f"slides_{lecture.stem}_draw_digit")
     print(f"slides of {lecture.name}: {time.monotonic() - started:.0f} s")
