@@ -97,21 +97,32 @@ def quadrature(steps: int, method: str = "gausslegendre") -> tuple[np.ndarray, n
 
 
 def _path_gradient_fn(model):
-    """Compiled: Σ_k w_k ∂S_c/∂x at x′ + α_k (x − x′), for a chunk of samples and a chunk of α."""
+    """Compiled: Σ_k w_k ∂S_c/∂x at x′ + α_k (x − x′) for a chunk of samples and *all* α.
+
+    The α are visited ``per_step`` at a time in an in-graph loop (a ``tf.while_loop``): one call per
+    chunk of samples, no host round trip or Python iteration per group of path points, and the
+    running sum stays on the device.
+    """
     lm = logits_of(model)
 
-    @tf.function(reduce_retracing=True)
-    def run(x, reference, targets, alphas, weights):
+    def weighted_gradient(reference, diff, targets, alphas, weights):
         n_alpha = tf.shape(alphas)[0]
-        shape = tf.shape(x)
-        alpha = tf.reshape(alphas, [-1, 1, 1, 1, 1])
-        points = reference[None] + alpha * (x - reference)[None]  # (k, b, H, W, C)
-        points = tf.reshape(points, tf.concat([[-1], shape[1:]], axis=0))
+        points = reference[None] + tf.reshape(alphas, [-1, 1, 1, 1, 1]) * diff[None]  # x′ + α(x − x′)
+        points = tf.reshape(points, tf.concat([[-1], tf.shape(diff)[1:]], axis=0))  # (k·b, H, W, C)
         with tf.GradientTape() as tape:
             tape.watch(points)
             scores = select(lm(points, training=False), tf.tile(targets, [n_alpha]))
-        grads = tf.reshape(tape.gradient(scores, points), tf.concat([[n_alpha], shape], axis=0))
+        grads = tf.reshape(tape.gradient(scores, points), tf.concat([[n_alpha], tf.shape(diff)], axis=0))
         return tf.tensordot(weights, grads, axes=1)
+
+    @tf.function(reduce_retracing=True)
+    def run(x, reference, targets, alphas, weights, per_step):
+        diff = x - reference
+        total = tf.zeros_like(x)
+        for start in tf.range(0, tf.shape(alphas)[0], per_step):
+            part = slice(start, start + per_step)
+            total += weighted_gradient(reference, diff, targets, alphas[part], weights[part])
+        return total
 
     return run
 
@@ -141,8 +152,9 @@ def integrated_gradients(
         Number of quadrature intervals/points m (see :func:`quadrature`).
     method : "gausslegendre" (default), "riemann_trapezoid" or "riemann_midpoint"
     batch_size : int or None
-        Largest number of path images per compiled call; bounds memory. Samples and path points
-        are processed in chunks of that size (None = everything in one call).
+        Largest number of path images whose gradient is computed together (bounds memory; None =
+        all B·m at once). Each compiled call takes ``batch_size`` samples (or fewer) and loops over
+        the path points inside the graph, ``batch_size // samples`` of them at a time.
     return_delta : bool
         Also return the completeness delta Σ R − (S_c(x) − S_c(x′)), shape (B,).
     seed, blur_sigma : options of the "uniform" and "blur" baselines.
@@ -157,14 +169,13 @@ def integrated_gradients(
     reference = make_baseline(x, baseline, seed=seed, blur_sigma=blur_sigma)
     run = cached(model, "ig_fn", lambda: _path_gradient_fn(model))
     limit = batch_size or len(x) * len(alphas)
+    alphas, weights = tf.constant(alphas), tf.constant(weights)
     mean_grads = np.zeros_like(x)
     for rows in chunks(len(x), limit):
-        n_rows = rows.stop - rows.start
-        xs, refs, ts = (tf.constant(a[rows]) for a in (x, reference, targets))
-        for steps_part in chunks(len(alphas), max(1, limit // n_rows)):
-            mean_grads[rows] += run(
-                xs, refs, ts, tf.constant(alphas[steps_part]), tf.constant(weights[steps_part])
-            ).numpy()
+        per_step = max(1, limit // (rows.stop - rows.start))  # path points per inner step: ≤ limit images
+        mean_grads[rows] = run(
+            *(tf.constant(a[rows]) for a in (x, reference, targets)), alphas, weights, tf.constant(per_step)
+        ).numpy()
     attributions = ((x - reference) * mean_grads).astype(np.float32)
     if not return_delta:
         return attributions
