@@ -2,13 +2,15 @@
 widget's slider recomputes its output through the kernel."""
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 from browser_helpers import classify, draw, stroke_one
 
-pytestmark = pytest.mark.browser
+from course_lib.slides import export_command, main, voila_command, voila_environment
 
 REPO = Path(__file__).resolve().parents[2]
 # lectures whose live widget has a slider, in order of preference (the first one present is used)
@@ -64,6 +66,7 @@ def goto_slide_with(page, selector: str, max_steps: int = 120):
     raise AssertionError(f"no slide shows {selector!r} after {max_steps} steps")
 
 
+@pytest.mark.browser
 def test_lecture_slides_with_a_live_slider(page, voila_slides, snapshot):
     lecture = lecture_with_widget()
     if lecture is None:
@@ -116,3 +119,53 @@ def test_lecture_slides_with_a_live_slider(page, voila_slides, snapshot):
         assert classify(page, demo) == "1"
         snapshot(page, f"slides_{lecture.stem}_draw_digit")
     print(f"slides of {lecture.name}: {time.monotonic() - started:.0f} s")
+
+
+# ----------------------------------------------------------------- the commands themselves (no browser)
+
+
+def test_present_command_uses_voila_reveal_with_the_shipped_styles(tmp_path):
+    command = voila_command("lectures/06_x.ipynb", port=9999, open_browser=False, show_code=False, theme="dark")
+    assert command[1:4] == ["-m", "voila", "lectures/06_x.ipynb"]
+    assert "--template=reveal" in command and "--port=9999" in command and "--no-browser" in command
+    assert "--VoilaConfiguration.strip_sources=True" in command
+    resources = next(a for a in command if a.startswith("--VoilaConfiguration.resources="))
+    assert "'theme': 'course-black'" in resources and "/voila/static/revealjs-" in resources
+    static = Path(voila_environment({})["JUPYTER_PATH"]) / "voila/templates/reveal/static"
+    prefix = resources.split("'url_prefix': '/voila/static/")[1].split("'")[0]
+    for sheet in ("dist/reveal.css", "dist/theme/course-white.css", "dist/theme/course-black.css"):
+        assert (static / prefix / sheet).is_file(), sheet
+    with pytest.raises(ValueError, match="ipynb"):
+        voila_command("lecture.py")
+    with pytest.raises(ValueError, match="theme"):
+        voila_command("x.ipynb", theme="blue")
+
+
+def test_export_command_and_cli_errors():
+    command = export_command(["a.ipynb", "b.ipynb"], "out", show_code=False)
+    assert command[1:5] == ["-m", "nbconvert", "--to", "slides"]
+    assert "--execute" in command and "--output-dir=out" in command and "--no-input" in command
+    assert command[-2:] == ["a.ipynb", "b.ipynb"]
+    with pytest.raises(ValueError, match="no notebook"):
+        export_command([])
+    with pytest.raises(SystemExit):
+        main(["present"])  # a notebook is required
+
+
+@pytest.mark.slow
+def test_export_writes_static_slides(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    cells = [
+        nbformat.v4.new_markdown_cell("# Title"),
+        nbformat.v4.new_code_cell("print(6 * 7)"),
+        nbformat.v4.new_markdown_cell("## Next"),
+        nbformat.v4.new_markdown_cell("SKIPPED-CELL-TEXT"),
+    ]
+    for cell, kind in zip(cells, ["slide", "-", "slide", "skip"], strict=True):
+        cell.metadata["slideshow"] = {"slide_type": kind}
+    nb.cells = cells
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "tiny.ipynb")
+    subprocess.run(export_command([tmp_path / "tiny.ipynb"], tmp_path / "out"), check=True, capture_output=True)
+    html = (tmp_path / "out" / "tiny.slides.html").read_text()
+    assert html.count("<section") >= 2 and "42" in html and "SKIPPED-CELL-TEXT" not in html
