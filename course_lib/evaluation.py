@@ -24,7 +24,14 @@ from scipy import stats
 
 from course_lib._graph import flat_layers, get_layer
 from course_lib._validation import as_batch, resolve_targets
-from course_lib.attribution._common import DEFAULT_BATCH_SIZE, predict_logits, prepare, target_scores
+from course_lib.attribution._common import (
+    DEFAULT_BATCH_SIZE,
+    completeness_gap,
+    predict_logits,
+    prepare,
+    score_difference,
+    target_scores,
+)
 from course_lib.attribution.integrated_gradients import make_baseline
 
 __all__ = [
@@ -62,9 +69,7 @@ def completeness_delta(
     x, targets = prepared.x, prepared.targets
     attributions = _check_attributions(attributions, x)
     reference = make_baseline(x, baseline, seed=seed, blur_sigma=blur_sigma)
-    scores = target_scores(model, np.concatenate([x, reference]), np.concatenate([targets, targets]))
-    gap = scores[: len(x)] - scores[len(x) :]
-    return (attributions.reshape(len(x), -1).sum(axis=1, dtype=np.float64) - gap).astype(np.float32)
+    return completeness_gap(attributions, *score_difference(model, x, reference, targets))
 
 
 @dataclass(frozen=True)

@@ -148,3 +148,20 @@ def test_bad_input(mnist_model):
         cl.activation_maximization(mnist_model, "conv2d_1", steps=1, seed=-1)
     with pytest.raises(ValueError, match="empty"):
         cl.activation_maximization(mnist_model, "conv2d_1", [], steps=1)
+
+
+def test_repeated_calls_with_new_slider_values_reuse_one_compiled_step(mnist_model):
+    # a widget calls activation_maximization on every slider move: the numbers it moves (penalty weight,
+    # step size, seed, filters) must not retrace, and the cached step must give what a fresh one gives
+    from course_lib.attribution._common import _CACHE
+
+    model, fresh = keras.models.clone_model(mnist_model), keras.models.clone_model(mnist_model)
+    model.set_weights(mnist_model.get_weights())
+    fresh.set_weights(mnist_model.get_weights())
+    for l2, step_size, seed, filters in ((1.0, 0.05, 0, [0, 1]), (30.0, 0.1, 3, [2, 5]), (5.0, 0.2, 1, [7, 3])):
+        result = cl.activation_maximization(model, "conv2d_2", filters, steps=3, step_size=step_size, seed=seed, l2=l2)
+    steps = [value for key, value in _CACHE[model].items() if key[:2] == ("maximization_step", "conv2d_2")]
+    assert len(steps) == 1 and steps[0].experimental_get_tracing_count() == 1
+    again = cl.activation_maximization(fresh, "conv2d_2", [7, 3], steps=3, step_size=0.2, seed=1, l2=5.0)
+    np.testing.assert_allclose(result.images, again.images, atol=1e-6)
+    np.testing.assert_allclose(result.history, again.history, rtol=1e-5)

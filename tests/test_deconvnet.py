@@ -302,3 +302,29 @@ def test_guided_backprop_on_the_relu_toy(separate_activations):
     # negative signal reaching ReLU(x2) and keeps (1, 0). At (−10, −5) every unit is off: (0, 0).
     model = relu_toy(separate_activations=separate_activations)
     np.testing.assert_allclose(flat(cl.guided_backprop(model, RELU_TOY_X)), [[0, 0], [1, 0]], atol=1e-7)
+
+
+def compiled(model, key):
+    """The compiled function course_lib keeps for ``model`` under ``key`` (widgets rely on the reuse)."""
+    from course_lib.attribution._common import _CACHE
+
+    return _CACHE[model][key]
+
+
+def test_repeated_calls_reuse_one_compiled_function_and_see_new_weights():
+    model = one_layer_net(seed=1)
+    x = np.random.default_rng(2).normal(size=(3, 9, 9, 2)).astype(np.float32)
+    for filter_index in (0, 1, [1, 0, 1]):
+        cl.deconvnet(model, x, "conv", filter_index=filter_index)
+    for target in (None, 0, [1, 0, 1]):
+        cl.guided_backprop(model, x, target)
+    assert compiled(model, ("deconvnet", "conv", "map")).experimental_get_tracing_count() == 1
+    assert compiled(model, "guided_backprop").experimental_get_tracing_count() == 1
+    # the cache shares the weights, it does not freeze them: new weights give the new projection
+    model.set_weights([2.0 * w for w in model.get_weights()])
+    fresh = one_layer_net(seed=1)
+    fresh.set_weights(model.get_weights())
+    np.testing.assert_allclose(
+        cl.deconvnet(model, x, "conv", filter_index=1), cl.deconvnet(fresh, x, "conv", filter_index=1), rtol=1e-6
+    )
+    np.testing.assert_allclose(cl.guided_backprop(model, x, 1), cl.guided_backprop(fresh, x, 1), rtol=1e-6)

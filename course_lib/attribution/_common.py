@@ -99,21 +99,38 @@ def chunks(n: int, size: int | None):
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
-def _logits_fn(model):
-    lm = logits_of(model)
+def score_gradient(scores_model, x, targets):
+    """S_c(x) (b,) and ∂S_c/∂x (shape of x) for a batch tensor ``x``: one forward, one backward pass.
 
-    @tf.function(reduce_retracing=True)
-    def run(x):
-        return lm(x, training=False)
+    ``scores_model`` maps images to class scores (the pre-softmax model, or a copy of it with
+    modified backward rules as in guided backpropagation). Meant to be called inside a ``tf.function``.
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        scores = select(scores_model(x, training=False), targets)
+    return scores, tape.gradient(scores, x)
 
-    return run
+
+def map_chunks(run, arrays, batch_size: int | None):
+    """``run`` applied to aligned slices of ``arrays`` (at most ``batch_size`` rows each), as numpy.
+
+    ``run`` is a compiled function of tensors; its output (a tensor or a tuple of tensors) is
+    concatenated along the first axis over the chunks, keeping its structure.
+    """
+    results = []
+    for part in chunks(len(arrays[0]), batch_size):
+        out = run(*(tf.constant(a[part]) for a in arrays))
+        results.append([t.numpy() for t in out] if isinstance(out, list | tuple) else out.numpy())
+    if isinstance(results[0], list):
+        return tuple(np.concatenate(column) for column in zip(*results, strict=True))
+    return np.concatenate(results)
 
 
 def predict_logits(model: keras.Model, x, *, batch_size: int | None = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """Pre-softmax scores (B, n_classes) as float32 numpy, in compiled chunks."""
-    run = cached(model, "logits_fn", lambda: _logits_fn(model))
-    x = np.asarray(x, dtype=np.float32)
-    return np.concatenate([run(tf.constant(x[part])).numpy() for part in chunks(len(x), batch_size)], axis=0)
+    lm = logits_of(model)
+    run = cached(model, "logits_fn", lambda: tf.function(lambda t: lm(t, training=False), reduce_retracing=True))
+    return map_chunks(run, [np.asarray(x, dtype=np.float32)], batch_size)
 
 
 def target_scores(model: keras.Model, x, targets, *, batch_size: int | None = DEFAULT_BATCH_SIZE) -> np.ndarray:
@@ -122,34 +139,36 @@ def target_scores(model: keras.Model, x, targets, *, batch_size: int | None = DE
     return logits[np.arange(len(logits)), np.asarray(targets)].astype(np.float32)
 
 
-def _gradient_fn(model):
-    lm = logits_of(model)
-
-    @tf.function(reduce_retracing=True)
-    def run(x, targets):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            scores = select(lm(x, training=False), targets)
-        return scores, tape.gradient(scores, x)
-
-    return run
-
-
 def input_gradients(model: keras.Model, x, targets, *, batch_size: int | None = DEFAULT_BATCH_SIZE):
     """Scores S_c(x) (B,) and input gradients ∂S_c/∂x (same shape as x), float32 numpy.
 
     ``x`` must already be checked (:func:`prepare`) and ``targets`` resolved; samples are independent,
     so the batch is processed in compiled chunks of at most ``batch_size``.
     """
-    run = cached(model, "gradient_fn", lambda: _gradient_fn(model))
-    x = np.asarray(x, dtype=np.float32)
-    targets = np.asarray(targets, dtype=np.int32)
-    scores, grads = [], []
-    for part in chunks(len(x), batch_size):
-        s, g = run(tf.constant(x[part]), tf.constant(targets[part]))
-        scores.append(s.numpy())
-        grads.append(g.numpy())
-    return np.concatenate(scores).astype(np.float32), np.concatenate(grads).astype(np.float32)
+    lm = logits_of(model)
+    run = cached(
+        model, "gradient_fn", lambda: tf.function(lambda x, t: score_gradient(lm, x, t), reduce_retracing=True)
+    )
+    arrays = [np.asarray(x, dtype=np.float32), np.asarray(targets, dtype=np.int32)]
+    return map_chunks(run, arrays, batch_size)
+
+
+def completeness_gap(attributions, score_x, score_ref) -> np.ndarray:
+    """δ = Σ_i R_i − (S_c(x) − S_c(x′)) per sample, float32 (B,) (the sum taken in float64).
+
+    The convergence check of integrated gradients and the summation-to-delta check of DeepLIFT.
+    """
+    attributions = np.asarray(attributions)
+    total = attributions.reshape(len(attributions), -1).sum(axis=1, dtype=np.float64)
+    return (total - (np.asarray(score_x, np.float64) - np.asarray(score_ref, np.float64))).astype(np.float32)
+
+
+def score_difference(model, x, reference, targets, *, batch_size: int | None = DEFAULT_BATCH_SIZE):
+    """S_c(x) and S_c(x′) (two float32 arrays (B,)), both from one chunked forward pass."""
+    scores = target_scores(
+        model, np.concatenate([x, reference]), np.concatenate([targets, targets]), batch_size=batch_size
+    )
+    return scores[: len(x)], scores[len(x) :]
 
 
 def pair(value, name: str) -> tuple[int, int]:

@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from course_lib._graph import _has_softmax_activation, flat_layers, get_layer, is_softmax_layer, outputs_model
 from course_lib._validation import as_batch, check_input_shape, resolve_targets
-from course_lib.attribution._common import DEFAULT_BATCH_SIZE, cached, chunks, n_classes, select
+from course_lib.attribution._common import DEFAULT_BATCH_SIZE, cached, map_chunks, n_classes, select
 from course_lib.postprocess import upsample_bilinear
 
 __all__ = ["class_activation_maps", "cam", "grad_cam"]
@@ -129,12 +129,7 @@ def _features_and_logits(model, feature_layer, x, batch_size):
         ("cam_fn", feature_layer.name),
         lambda: tf.function(lambda t: fm(t, training=False), reduce_retracing=True),
     )
-    features, logits = [], []
-    for part in chunks(len(x), batch_size):
-        f, s = run(tf.constant(x[part]))
-        features.append(f.numpy())
-        logits.append(s.numpy())
-    return np.concatenate(features), np.concatenate(logits)
+    return map_chunks(run, [x], batch_size)
 
 
 def cam(model, x, target=None, upsample: bool = False, *, batch_size: int | None = DEFAULT_BATCH_SIZE) -> np.ndarray:
@@ -234,7 +229,7 @@ def grad_cam(
         logits = np.zeros((len(x), n_classes(model)), dtype=np.float32)
     targets = resolve_targets(target, logits)
     run = cached(model, ("grad_cam", chosen.name), lambda: _grad_cam_fn(model, chosen))
-    maps = np.concatenate([run(tf.constant(x[p]), tf.constant(targets[p])).numpy() for p in chunks(len(x), batch_size)])
+    maps = map_chunks(run, [x, targets], batch_size)
     if relu:
         maps = np.maximum(maps, 0.0)
     maps = maps.astype(np.float32)

@@ -47,11 +47,10 @@ Propagating Activation Differences", ICML 2017, arXiv:1704.02685.
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from course_lib._graph import flat_layers, is_softmax_layer
-from course_lib.attribution._common import DEFAULT_BATCH_SIZE, cached, chunks, prepare, select
+from course_lib.attribution._common import DEFAULT_BATCH_SIZE, cached, completeness_gap, map_chunks, prepare, select
 from course_lib.attribution.integrated_gradients import make_baseline
 
 __all__ = ["deeplift"]
@@ -201,7 +200,7 @@ def _check_elementwise(function, layer) -> None:
         )
 
 
-def _walk(model, layers, h, n: int, maxpool: str, eps: float):
+def _walk(model_name: str, layers, h, n: int, maxpool: str, eps: float):
     """Forward the stacked batch [x; x′] through the chain with DeepLIFT multipliers as gradients."""
     last = len(layers) - 1
     for i, layer in enumerate(layers):
@@ -231,7 +230,7 @@ def _walk(model, layers, h, n: int, maxpool: str, eps: float):
             h = layer(h, training=False)
         else:
             raise ValueError(
-                f"deeplift: unsupported layer {layer.name!r} of type {type(layer).__name__} in model {model.name!r}. "
+                f"deeplift: unsupported layer {layer.name!r} of type {type(layer).__name__} in model {model_name!r}. "
                 "Supported: Dense, Conv1D/2D/3D, elementwise activations, pooling, Flatten, Reshape, Dropout, "
                 "BatchNormalization, padding/cropping."
             )
@@ -239,14 +238,14 @@ def _walk(model, layers, h, n: int, maxpool: str, eps: float):
 
 
 def _deeplift_fn(model, maxpool: str, eps: float):
-    layers = _chain(model)
+    layers, name = _chain(model), model.name  # the closure keeps the layers, not the model (cache key)
 
     @tf.function(reduce_retracing=True)
     def run(x, reference, targets):
         n = tf.shape(x)[0]
         with tf.GradientTape() as tape:
             tape.watch(x)
-            out = _walk(model, layers, tf.concat([x, reference], axis=0), n, maxpool, eps)
+            out = _walk(name, layers, tf.concat([x, reference], axis=0), n, maxpool, eps)
             scores = select(out[:n], targets)
         multipliers = tape.gradient(scores, x)
         return (x - reference) * multipliers, scores, select(out[n:], targets)
@@ -295,10 +294,5 @@ def deeplift(
     x, targets = prepared.x, prepared.targets
     reference = make_baseline(x, baseline, seed=seed, blur_sigma=blur_sigma)
     run = cached(model, ("deeplift", maxpool, float(eps)), lambda: _deeplift_fn(model, maxpool, float(eps)))
-    attributions = np.zeros_like(x)
-    delta = np.zeros(len(x), dtype=np.float32)
-    for rows in chunks(len(x), batch_size):
-        r, s, s_ref = run(tf.constant(x[rows]), tf.constant(reference[rows]), tf.constant(targets[rows]))
-        attributions[rows] = r.numpy()
-        delta[rows] = r.numpy().reshape(len(r), -1).sum(axis=1, dtype=np.float64) - (s.numpy() - s_ref.numpy())
-    return (attributions, delta) if return_delta else attributions
+    attributions, score_x, score_ref = map_chunks(run, [x, reference, targets], batch_size)
+    return (attributions, completeness_gap(attributions, score_x, score_ref)) if return_delta else attributions

@@ -35,7 +35,16 @@ import tensorflow as tf
 from scipy import ndimage
 
 from course_lib._validation import as_batch
-from course_lib.attribution._common import DEFAULT_BATCH_SIZE, cached, chunks, logits_of, prepare, select, target_scores
+from course_lib.attribution._common import (
+    DEFAULT_BATCH_SIZE,
+    cached,
+    chunks,
+    completeness_gap,
+    logits_of,
+    prepare,
+    score_difference,
+    score_gradient,
+)
 
 __all__ = ["integrated_gradients", "make_baseline"]
 
@@ -109,10 +118,8 @@ def _path_gradient_fn(model):
         n_alpha = tf.shape(alphas)[0]
         points = reference[None] + tf.reshape(alphas, [-1, 1, 1, 1, 1]) * diff[None]  # x′ + α(x − x′)
         points = tf.reshape(points, tf.concat([[-1], tf.shape(diff)[1:]], axis=0))  # (k·b, H, W, C)
-        with tf.GradientTape() as tape:
-            tape.watch(points)
-            scores = select(lm(points, training=False), tf.tile(targets, [n_alpha]))
-        grads = tf.reshape(tape.gradient(scores, points), tf.concat([[n_alpha], tf.shape(diff)], axis=0))
+        _, grads = score_gradient(lm, points, tf.tile(targets, [n_alpha]))
+        grads = tf.reshape(grads, tf.concat([[n_alpha], tf.shape(diff)], axis=0))
         return tf.tensordot(weights, grads, axes=1)
 
     @tf.function(reduce_retracing=True)
@@ -179,9 +186,5 @@ def integrated_gradients(
     attributions = ((x - reference) * mean_grads).astype(np.float32)
     if not return_delta:
         return attributions
-    scores = target_scores(
-        model, np.concatenate([x, reference]), np.concatenate([targets, targets]), batch_size=batch_size
-    )
-    score_x, score_ref = scores[: len(x)], scores[len(x) :]
-    delta = attributions.reshape(len(x), -1).sum(axis=1, dtype=np.float64) - (score_x - score_ref)
-    return attributions, delta.astype(np.float32)
+    score_x, score_ref = score_difference(model, x, reference, targets, batch_size=batch_size)
+    return attributions, completeness_gap(attributions, score_x, score_ref)

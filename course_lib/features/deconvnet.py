@@ -26,8 +26,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib._graph import get_layer, logits_model, outputs_model
-from course_lib._validation import as_batch, check_index, check_input_shape, resolve_targets
+from course_lib._graph import get_layer, outputs_model
+from course_lib._validation import as_batch, check_index, check_input_shape
+from course_lib.attribution._common import DEFAULT_BATCH_SIZE, cached, map_chunks, prepare, score_gradient
 
 __all__ = ["conv_transpose", "deconvnet", "guided_backprop"]
 
@@ -257,7 +258,7 @@ def deconvnet(model: keras.Model, x, layer, filter_index=None, *, keep: str = "m
     if keep not in ("map", "max"):
         raise ValueError(f"keep must be 'map' or 'max', got {keep!r}")
     chosen = get_layer(model, layer)
-    features = outputs_model(model, [chosen])
+    features = cached(model, ("features", chosen.name), lambda: outputs_model(model, [chosen]))
     shape = tuple(features.outputs[0].shape)
     if len(shape) != 4:
         raise ValueError(
@@ -265,6 +266,12 @@ def deconvnet(model: keras.Model, x, layer, filter_index=None, *, keep: str = "m
             f"({type(chosen).__name__}) gives {shape}"
         )
     requested = _filter_indices(filter_index, len(x), shape[-1])
+    project = cached(model, ("deconvnet", chosen.name, keep), lambda: _projection_fn(features, keep))
+    return project(tf.constant(x), tf.constant(requested)).numpy().astype(np.float32)
+
+
+def _projection_fn(features: keras.Model, keep: str):
+    """Compiled DeconvNet pass through a copy of ``features`` whose ReLUs rectify the backward signal."""
     backward_net = _with_backward_rule(features, "deconvnet")
 
     @tf.function(reduce_retracing=True)
@@ -275,10 +282,10 @@ def deconvnet(model: keras.Model, x, layer, filter_index=None, *, keep: str = "m
             a = a[0] if isinstance(a, list | tuple) else a
         return tape.gradient(a, inputs, output_gradients=_kept_signal(a, requested, keep))
 
-    return project(tf.constant(x), tf.constant(requested)).numpy().astype(np.float32)
+    return project
 
 
-def guided_backprop(model: keras.Model, x, target=None) -> np.ndarray:
+def guided_backprop(model: keras.Model, x, target=None, *, batch_size: int | None = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """Guided backpropagation of the pre-softmax class score (Springenberg et al. 2015).
 
     The gradient ``∂S_c/∂x`` of the class score before softmax, except that at each ReLU
@@ -296,23 +303,20 @@ def guided_backprop(model: keras.Model, x, target=None) -> np.ndarray:
     x : array, shape ``(B, H, W, C)``
     target : None, int, or B ints
         ``None`` = the predicted class of each sample.
+    batch_size : int or None
+        Largest number of images per compiled call.
 
     Returns
     -------
     numpy.ndarray float32, same shape as ``x``.
     """
-    x = as_batch(x)
-    check_input_shape(model, x)
-    guided = _with_backward_rule(logits_model(model), "guided")
-    inputs = tf.constant(x)
-    targets = resolve_targets(target, guided(inputs, training=False).numpy())
+    prepared = prepare(model, x, target)
+    guided = cached(model, "guided_backprop", lambda: _guided_gradient_fn(prepared.logits))
+    _, grads = map_chunks(guided, [prepared.x, prepared.targets], batch_size)
+    return grads
 
-    @tf.function(reduce_retracing=True)
-    def backward(inputs, targets):
-        with tf.GradientTape() as tape:
-            tape.watch(inputs)
-            scores = guided(inputs, training=False)
-            score = tf.reduce_sum(scores * tf.one_hot(targets, tf.shape(scores)[-1], dtype=scores.dtype))
-        return tape.gradient(score, inputs)
 
-    return backward(inputs, tf.constant(targets)).numpy().astype(np.float32)
+def _guided_gradient_fn(logits: keras.Model):
+    """Compiled (S_c, ∂̃S_c/∂x) through a copy of the pre-softmax model with guided ReLUs."""
+    guided = _with_backward_rule(logits, "guided")
+    return tf.function(lambda x, targets: score_gradient(guided, x, targets), reduce_retracing=True)

@@ -27,6 +27,7 @@ import tensorflow as tf
 
 from course_lib._graph import get_layer, outputs_model
 from course_lib._validation import check_index
+from course_lib.attribution._common import cached
 
 __all__ = ["Visualization", "activation_maximization"]
 
@@ -236,7 +237,7 @@ def activation_maximization(
         raise ValueError("activation_maximization needs a model with one input of fixed shape (H, W, C)")
     input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     chosen = get_layer(model, layer)
-    features = outputs_model(model, [chosen])
+    features = cached(model, ("features", chosen.name), lambda: outputs_model(model, [chosen]))
     out_shape = tuple(features.outputs[0].shape)
     if objective == "layer":
         if filters is not None:
@@ -261,41 +262,64 @@ def activation_maximization(
         else:
             neuron = (0, 0)
 
-    h_of = _OBJECTIVE_FUNCTIONS[objective]
     low, high = value_range if value_range is not None else (-np.inf, np.inf)
-    filter_tensor = tf.constant(np.maximum(filters, 0))
-
-    @tf.function
-    def step(images, t):
-        if jitter:
-            shift = tf.random.stateless_uniform([2], seed=[seed, t], minval=-jitter, maxval=jitter + 1, dtype=tf.int32)
-        with tf.GradientTape() as tape:
-            tape.watch(images)
-            seen = tf.roll(images, shift, axis=(1, 2)) if jitter else images
-            a = features(seen, training=False)
-            a = a[0] if isinstance(a, list | tuple) else a
-            h = h_of(a, filter_tensor, neuron)
-            loss = tf.reduce_sum(h)
-            if l2:
-                loss -= l2 * tf.reduce_sum(tf.reduce_mean(tf.square(images), axis=(1, 2, 3)))
-            if tv:
-                loss -= tv * tf.reduce_sum(_total_variation(images))
-        images = images + step_size * _normalize_gradient(tape.gradient(loss, images))
-        if blur:
-            images = _gaussian_blur(images, blur)
-        return tf.clip_by_value(images, low, high), h
-
+    switches = (objective, bool(l2), bool(tv), float(blur), bool(jitter), float(low), float(high))
+    step = cached(model, ("maximization_step", chosen.name, switches), lambda: _ascent_step(features, *switches))
     images = tf.constant(_initial_images(filters, input_shape, value_range, seed))
-    history = np.zeros((len(filters), steps), dtype=np.float32)
+    options = {
+        "filters": tf.constant(np.maximum(filters, 0)),
+        "neuron": tf.constant(neuron, tf.int32),
+        "seed": tf.constant(seed, tf.int32),
+        "step_size": tf.constant(step_size, tf.float32),
+        "l2": tf.constant(l2, tf.float32),
+        "tv": tf.constant(tv, tf.float32),
+        "jitter": tf.constant(jitter, tf.int32),
+    }
+    history = []
     for t in _progress(range(steps), progress, f"{objective} maximisation of {chosen.name}"):
-        images, h = step(images, tf.constant(t, dtype=tf.int32))
-        history[:, t] = h.numpy()
+        images, h = step(images, tf.constant(t, dtype=tf.int32), **options)
+        history.append(h)
+    history = tf.stack(history, axis=1).numpy().astype(np.float32)
     return Visualization(
         images=images.numpy().astype(np.float32),
         history=history,
         dead=np.all(history == 0, axis=1),
         filters=filters,
     )
+
+
+def _ascent_step(features, objective, use_l2, use_tv, blur, use_jitter, low, high):
+    """One compiled gradient-ascent step for a batch of images (one image per filter).
+
+    The options that change the graph (objective, which regularisers are on, the blur width, the
+    clipping range) are fixed here; the numbers a slider moves (step size, penalty weights, jitter
+    size, filters, seed) are tensors, so changing them does not retrace.
+    """
+    h_of = _OBJECTIVE_FUNCTIONS[objective]
+
+    @tf.function(reduce_retracing=True)
+    def step(images, t, *, filters, neuron, seed, step_size, l2, tv, jitter):
+        if use_jitter:
+            shift = tf.random.stateless_uniform(
+                [2], seed=tf.stack([seed, t]), minval=-jitter, maxval=jitter + 1, dtype=tf.int32
+            )
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            seen = tf.roll(images, shift, axis=(1, 2)) if use_jitter else images
+            a = features(seen, training=False)
+            a = a[0] if isinstance(a, list | tuple) else a
+            h = h_of(a, filters, neuron)
+            loss = tf.reduce_sum(h)
+            if use_l2:
+                loss -= l2 * tf.reduce_sum(tf.reduce_mean(tf.square(images), axis=(1, 2, 3)))
+            if use_tv:
+                loss -= tv * tf.reduce_sum(_total_variation(images))
+        images = images + step_size * _normalize_gradient(tape.gradient(loss, images))
+        if blur:
+            images = _gaussian_blur(images, blur)
+        return tf.clip_by_value(images, low, high), h
+
+    return step
 
 
 def _progress(iterable, enabled: bool, description: str):
