@@ -116,6 +116,18 @@ def test_deeplift_rejects_unsupported_layers_by_name(rng):
         cl.deeplift(tm.relu_toy(), tm.RELU_TOY_X, maxpool="average")
 
 
+def test_deeplift_and_lrp_refuse_models_that_branch():
+    # a residual connection (two paths merged by Add) is not a chain: both layer walks must say so
+    inputs = keras.Input(shape=(1, 4, 1))
+    flat = keras.layers.Flatten()(inputs)
+    merged = keras.layers.Add()([keras.layers.Dense(4, activation="relu")(flat), flat])
+    model = keras.Model(inputs, keras.layers.Dense(2)(merged))
+    x = np.ones((1, 1, 4, 1), np.float32)
+    for method in (cl.deeplift, cl.lrp):
+        with pytest.raises(ValueError, match="chains of layers"):
+            method(model, x)
+
+
 def test_occlusion_toy_values():
     """DESIGN §10: setting one input to 0 gives [[0,0],[1,−1]]."""
     result = cl.occlusion(tm.relu_toy(), tm.RELU_TOY_X, patch=1, stride=1)

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib._graph import logits_model
+from course_lib._graph import _is_chain, flat_layers, logits_model
 from course_lib._validation import as_batch, check_input_shape, resolve_targets
 
 DEFAULT_BATCH_SIZE = 32
@@ -169,6 +169,48 @@ def score_difference(model, x, reference, targets, *, batch_size: int | None = D
         model, np.concatenate([x, reference]), np.concatenate([targets, targets]), batch_size=batch_size
     )
     return scores[: len(x)], scores[len(x) :]
+
+
+def chain_layers(model: keras.Model, method: str) -> list:
+    """The layers of a model that is one chain (each layer feeds the next), nested chains unrolled.
+
+    The layer-by-layer methods (DeepLIFT, LRP) walk this list; a model with several inputs or
+    outputs, or a layer that branches or merges, raises a ValueError naming ``method``.
+    """
+
+    def is_chain(m) -> bool:
+        single = isinstance(m, keras.Sequential) or (len(m.inputs) == 1 and len(m.outputs) == 1)
+        return single and _is_chain(m) and all(is_chain(inner) for inner in m.layers if isinstance(inner, keras.Model))
+
+    if not is_chain(model):
+        raise ValueError(
+            f"{method} supports chains of layers (each layer feeds the next, as in keras.Sequential); model "
+            f"{model.name!r} has several inputs or outputs, or a layer that branches or merges"
+        )
+    layers = flat_layers(model)
+    if not layers:
+        raise ValueError(f"model {model.name!r} has no layers")
+    return layers
+
+
+def pre_activation(layer, h, method: str):
+    """z = h·W + b (Dense) or z = h ⊛ W + b (Conv1D/2D/3D): the layer's output before its activation."""
+    if isinstance(layer, keras.layers.Dense):
+        z = keras.ops.matmul(h, layer.kernel)
+    else:
+        if layer.data_format != "channels_last" or getattr(layer, "groups", 1) != 1:
+            raise ValueError(f"{method} supports channels_last, ungrouped convolutions only (layer {layer.name!r})")
+        z = layer.convolution_op(h, layer.kernel)
+    return z + layer.bias if layer.use_bias else z
+
+
+def is_plain_relu(layer: keras.layers.ReLU) -> bool:
+    """True for a ``keras.layers.ReLU`` that computes max(0, z) (no max_value, slope or threshold)."""
+    return (
+        layer.max_value is None
+        and float(keras.ops.convert_to_numpy(layer.negative_slope)) == 0.0
+        and float(keras.ops.convert_to_numpy(layer.threshold)) == 0.0
+    )
 
 
 def pair(value, name: str) -> tuple[int, int]:

@@ -49,8 +49,17 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from course_lib._graph import flat_layers, is_softmax_layer
-from course_lib.attribution._common import DEFAULT_BATCH_SIZE, cached, completeness_gap, map_chunks, prepare, select
+from course_lib._graph import is_softmax_layer
+from course_lib.attribution._common import (
+    DEFAULT_BATCH_SIZE,
+    cached,
+    chain_layers,
+    completeness_gap,
+    map_chunks,
+    pre_activation,
+    prepare,
+    select,
+)
 from course_lib.attribution.integrated_gradients import make_baseline
 
 __all__ = ["deeplift"]
@@ -97,23 +106,6 @@ _WEIGHTED = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras
 
 def _activation_name(function) -> str:
     return getattr(function, "__name__", type(function).__name__)
-
-
-def _chain(model: keras.Model) -> list:
-    """The layers of a chain model, with a check that a functional model really is a chain."""
-    layers = flat_layers(model)
-    if not isinstance(model, keras.Sequential) and not any(isinstance(layer, keras.Model) for layer in model.layers):
-        previous = model.inputs[0] if len(model.inputs) == 1 else None
-        for layer in layers:
-            if previous is None or layer.input is not previous:
-                raise ValueError(
-                    f"deeplift walks chain models (each layer feeds the next); layer {layer.name!r} of "
-                    f"model {model.name!r} has other inputs. Rewrite the model as keras.Sequential."
-                )
-            previous = layer.output
-    if not layers:
-        raise ValueError(f"model {model.name!r} has no layers")
-    return layers
 
 
 def _rescale(function, z, n: int, eps: float):
@@ -181,16 +173,6 @@ def _global_max_rescale(layer, h, n: int, eps: float):
     return _max_rescale(y, x_at_ref_winner, ref_at_x_winner, n, eps)
 
 
-def _pre_activation(layer, h):
-    if isinstance(layer, keras.layers.Dense):
-        z = keras.ops.matmul(h, layer.kernel)
-        return z + layer.bias if layer.use_bias else z
-    if layer.data_format != "channels_last" or getattr(layer, "groups", 1) != 1:
-        raise ValueError(f"deeplift supports channels_last, ungrouped convolutions only (layer {layer.name!r})")
-    z = layer.convolution_op(h, layer.kernel)
-    return z + layer.bias if layer.use_bias else z
-
-
 def _check_elementwise(function, layer) -> None:
     name = _activation_name(function)
     if name not in _ELEMENTWISE and name != "linear":
@@ -210,7 +192,7 @@ def _walk(model_name: str, layers, h, n: int, maxpool: str, eps: float):
             break  # the pre-softmax score is explained
         if isinstance(layer, _WEIGHTED):
             function = layer.activation
-            z = _pre_activation(layer, h)
+            z = pre_activation(layer, h, "deeplift")
             name = _activation_name(function)
             if name == "linear" or (i == last and name == "softmax"):
                 h = z
@@ -238,7 +220,10 @@ def _walk(model_name: str, layers, h, n: int, maxpool: str, eps: float):
 
 
 def _deeplift_fn(model, maxpool: str, eps: float):
-    layers, name = _chain(model), model.name  # the closure keeps the layers, not the model (cache key)
+    layers, name = (
+        chain_layers(model, "deeplift"),
+        model.name,
+    )  # the closure keeps the layers, not the model (cache key)
 
     @tf.function(reduce_retracing=True)
     def run(x, reference, targets):

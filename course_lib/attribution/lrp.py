@@ -26,8 +26,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib._graph import flat_layers, is_softmax_layer
+from course_lib._graph import is_softmax_layer
 from course_lib._validation import as_batch, check_input_shape, resolve_targets
+from course_lib.attribution._common import chain_layers, is_plain_relu
 from course_lib.attribution.lrp_rules import ZBox, composite, identity, route
 
 __all__ = ["lrp"]
@@ -92,28 +93,9 @@ def _unsupported(layer, why: str = "") -> ValueError:
     return ValueError(f"LRP does not support layer {layer.name!r} of type {type(layer).__name__}; {why}")
 
 
-def _check_chain(model) -> None:
-    """Raise for functional models that branch or merge: LRP here follows a single chain of layers."""
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            _check_chain(layer)
-    if isinstance(model, keras.Sequential):
-        return
-    branching = len(model.inputs) != 1 or len(model.outputs) != 1
-    for layer in model.layers:
-        if any(len(node.input_tensors) > 1 for node in layer._inbound_nodes):
-            branching = True
-    if branching:
-        raise ValueError(
-            f"LRP supports chains of layers (Sequential-like models); model {model.name!r} has several inputs, "
-            "outputs or a layer that merges branches"
-        )
-
-
 def network_layers(model) -> list:
     """The model as a list of :class:`LinearLayer` and :class:`RoutingLayer`, up to the pre-softmax scores."""
-    _check_chain(model)
-    layers = flat_layers(model)
+    layers = chain_layers(model, "LRP")
     if layers and is_softmax_layer(layers[-1]):
         layers = layers[:-1]
     steps = []
@@ -144,7 +126,7 @@ def network_layers(model) -> list:
             nonnegative = nonnegative or _activation_name(layer) == "relu"
             steps.append(RoutingLayer(layer.name, layer))
         elif isinstance(layer, keras.layers.ReLU):
-            if layer.max_value is not None or layer.negative_slope or layer.threshold:
+            if not is_plain_relu(layer):
                 raise _unsupported(layer, "only the plain ReLU (no max_value, slope or threshold) is supported")
             nonnegative = True
             steps.append(RoutingLayer(layer.name, layer))

@@ -28,7 +28,15 @@ import tensorflow as tf
 
 from course_lib._graph import get_layer, outputs_model
 from course_lib._validation import as_batch, check_index, check_input_shape
-from course_lib.attribution._common import DEFAULT_BATCH_SIZE, cached, map_chunks, prepare, score_gradient
+from course_lib.attribution._common import (
+    DEFAULT_BATCH_SIZE,
+    cached,
+    is_plain_relu,
+    map_chunks,
+    pre_activation,
+    prepare,
+    score_gradient,
+)
 
 __all__ = ["conv_transpose", "deconvnet", "guided_backprop"]
 
@@ -125,17 +133,6 @@ _CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 _OTHER_NONLINEARITIES = (keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.ELU, keras.layers.Softmax)
 
 
-def _pre_activation(layer, x):
-    """``z = W * x + b`` of a conv or dense layer, i.e. its output before the activation."""
-    if isinstance(layer, _CONVS):
-        if layer.data_format != "channels_last":
-            raise ValueError(f"layer {layer.name!r}: only channels_last convolutions are supported")
-        z = layer.convolution_op(x, layer.kernel)
-    else:
-        z = keras.ops.matmul(x, layer.kernel)
-    return z + layer.bias if layer.use_bias else z
-
-
 class _ModifiedReLU(keras.layers.Layer):
     """A ReLU whose backward pass follows another rule, optionally after ``inner``'s affine part."""
 
@@ -145,15 +142,7 @@ class _ModifiedReLU(keras.layers.Layer):
         self.inner = inner
 
     def call(self, x):
-        return self.relu(x if self.inner is None else _pre_activation(self.inner, x))
-
-
-def _is_plain_relu_layer(layer) -> bool:
-    return (
-        layer.max_value is None
-        and float(keras.ops.convert_to_numpy(layer.negative_slope)) == 0.0
-        and float(keras.ops.convert_to_numpy(layer.threshold)) == 0.0
-    )
+        return self.relu(x if self.inner is None else pre_activation(self.inner, x, "deconvnet/guided_backprop"))
 
 
 def _swap_relu(layer, rule: str):
@@ -161,7 +150,7 @@ def _swap_relu(layer, rule: str):
     relu = _BACKWARD_RELUS[rule]
     activation = getattr(layer, "activation", None)
     if isinstance(layer, keras.layers.ReLU):
-        if not _is_plain_relu_layer(layer):
+        if not is_plain_relu(layer):
             raise ValueError(
                 f"layer {layer.name!r} is a ReLU with max_value/negative_slope/threshold; only max(0, z) is supported"
             )
