@@ -7,7 +7,11 @@ Every method explains the *pre-softmax* score of one class per sample (DESIGN.md
 so the first steps are always the same: check the batch, cut the softmax off the model
 (:func:`course_lib._graph.logits_model`, cached per model here), and turn ``target`` into one class
 index per sample (:func:`course_lib._validation.resolve_targets`). :func:`input_gradients` then
-gives ∂S_c/∂x for a batch, in compiled chunks of at most ``batch_size`` samples.
+gives ∂S_c/∂x for a batch, in compiled chunks of at most ``batch_size`` samples
+(:func:`score_gradient` inside, :func:`map_chunks` outside). Compiled functions are kept per model
+(:func:`cached`; weak keys, so a deleted model frees them), which is what makes widgets that call a
+method on every slider move cheap. The layer walks of DeepLIFT and LRP share :func:`chain_layers`;
+:func:`completeness_gap` is the Σ R − (S_c(x) − S_c(x′)) check of IG, DeepLIFT and the evaluation.
 
 This module is private (no ``__all__``); its names are stable because sibling modules import them.
 """

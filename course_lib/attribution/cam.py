@@ -59,7 +59,11 @@ def class_activation_maps(features, weights, bias) -> np.ndarray:
 
     Returns
     -------
-    float32 array (B, h, w, n_classes)
+    float32 array (B, h, w, n_classes), with the bias (so that mean_{x,y} M[..., c] is the logit
+    S_c); no ReLU, no upsampling, no normalisation.
+
+    Reference: B. Zhou, A. Khosla, A. Lapedriza, A. Oliva, A. Torralba, "Learning Deep Features for
+    Discriminative Localization", CVPR 2016.
     """
     features = np.asarray(features, dtype=np.float32)
     weights = np.asarray(weights, dtype=np.float32)
@@ -149,7 +153,10 @@ def cam(model, x, target=None, upsample: bool = False, *, batch_size: int | None
 
     Returns
     -------
-    float32 array (B, h, w) or (B, H, W); raises ValueError naming what is missing for other architectures.
+    float32 array (B, h, w) or (B, H, W), signed (no ReLU) and not normalised; raises ValueError
+    naming what is missing for other architectures.
+
+    Reference: Zhou et al., "Learning Deep Features for Discriminative Localization", CVPR 2016.
     """
     feature_layer, dense = _cam_parts(model)
     x = as_batch(x)
@@ -214,7 +221,11 @@ def grad_cam(
 
     Returns
     -------
-    float32 array (B, h, w) or (B, H, W).
+    float32 array (B, h, w) or (B, H, W); not normalised (the paper's figures scale to [0, 1]:
+    :func:`course_lib.normalize_map`).
+
+    Reference: R. R. Selvaraju, M. Cogswell, A. Das, R. Vedantam, D. Parikh, D. Batra, "Grad-CAM:
+    Visual Explanations from Deep Networks via Gradient-based Localization", ICCV 2017.
     """
     chosen = _last_conv(model) if layer is None else get_layer(model, layer)
     if len(chosen.output.shape) != 4:

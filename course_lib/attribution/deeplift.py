@@ -271,7 +271,11 @@ def deeplift(
 
     Returns
     -------
-    float32 array of the shape of ``x`` (or ``(attributions, delta)``).
+    float32 array of the shape of ``x`` (or ``(attributions, delta)``), signed and unreduced (no
+    absolute value, no normalisation). Only the Rescale rule is implemented, not RevealCancel.
+
+    Reference: A. Shrikumar, P. Greenside, A. Kundaje, "Learning Important Features Through
+    Propagating Activation Differences", ICML 2017.
     """
     if maxpool not in MAXPOOL_MODES:
         raise ValueError(f"maxpool must be one of {MAXPOOL_MODES}, got {maxpool!r}")

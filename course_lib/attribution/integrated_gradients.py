@@ -168,7 +168,11 @@ def integrated_gradients(
 
     Returns
     -------
-    float32 array, shape of ``x`` — or ``(attributions, delta)`` with ``return_delta=True``.
+    float32 array, shape of ``x`` — or ``(attributions, delta)`` with ``return_delta=True``. Signed and
+    unreduced: no absolute value, no channel reduction, no normalisation; Σ R ≈ S_c(x) − S_c(x′),
+    not S_c(x), unless S_c(x′) = 0.
+
+    Reference: M. Sundararajan, A. Taly, Q. Yan, "Axiomatic Attribution for Deep Networks", ICML 2017.
     """
     alphas, weights = quadrature(steps, method)
     prepared = prepare(model, x, target)

@@ -19,7 +19,6 @@ which each linear layer applies its rule: z = layer(a), s = R / z, c = (∂z/∂
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass
 
 import keras
@@ -28,7 +27,7 @@ import tensorflow as tf
 
 from course_lib._graph import is_softmax_layer
 from course_lib._validation import as_batch, check_input_shape, resolve_targets
-from course_lib.attribution._common import chain_layers, is_plain_relu
+from course_lib.attribution._common import cached, chain_layers, is_plain_relu
 from course_lib.attribution.lrp_rules import ZBox, composite, identity, route
 
 __all__ = ["lrp"]
@@ -153,26 +152,26 @@ def _propagate(steps, rules, x, targets):
     return relevance
 
 
-_COMPILED = weakref.WeakKeyDictionary()  # model -> {Composite: compiled explainer}
-
-
 def _explainer(model, rules):
     """The compiled :func:`_propagate` for this model and composite (traced once, then reused)."""
-    per_model = _COMPILED.setdefault(model, {})
-    if rules not in per_model:
+
+    def build():
         steps = network_layers(model)
         first = next((step for step in steps if isinstance(step, LinearLayer)), None)  # sees the input pixels
         assigned = [
             rules.rule_for(step.kind, step is first) if isinstance(step, LinearLayer) else route for step in steps
         ]
-        per_model[rules] = tf.function(
-            lambda x, t: _propagate(steps, assigned, x, t), reduce_retracing=True, autograph=False
-        )
-    return per_model[rules]
+        return tf.function(lambda x, t: _propagate(steps, assigned, x, t), reduce_retracing=True, autograph=False)
+
+    return cached(model, ("lrp", rules), build)
 
 
 def lrp(model, x, target=None, rule="epsilon", epsilon=1e-6, alpha=2.0, beta=1.0, *, low=0.0, high=1.0):
     """Layer-wise relevance propagation of the pre-softmax score of ``target``.
+
+    Starting from R = S_c(x) at the logits, each linear layer hands relevance down with its rule,
+    R_i = Σ_j (contribution of i to z'_j) / z'_j · R_j (e.g. ε: a_i w_ij / (z_j + ε·sign z_j) · R_j),
+    and ReLU, max pooling, flatten and dropout pass it on as the gradient does.
 
     Parameters
     ----------
@@ -197,7 +196,12 @@ def lrp(model, x, target=None, rule="epsilon", epsilon=1e-6, alpha=2.0, beta=1.0
     -------
     numpy.ndarray, float32, shape of ``x``: the relevance of every input value (unreduced). With
     the z⁺ rule, or ε → 0 in a bias-free ReLU network, it sums to the score f_c(x); biases and ε
-    absorb part of it otherwise.
+    absorb part of it otherwise. No absolute value, no channel sum, no normalisation.
+
+    References: S. Bach, A. Binder, G. Montavon, F. Klauschen, K.-R. Müller, W. Samek, "On Pixel-Wise
+    Explanations for Non-Linear Classifier Decisions by Layer-Wise Relevance Propagation", PLoS ONE
+    2015; G. Montavon, A. Binder, S. Lapuschkin, W. Samek, K.-R. Müller, "Layer-Wise Relevance
+    Propagation: An Overview", in Explainable AI, LNCS 11700, Springer 2019.
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")

@@ -109,7 +109,10 @@ def occlusion(
 
     Returns
     -------
-    float32 array of the shape of ``x``: R = mean over covering patches of S_c(x) − S_c(x_occluded).
+    float32 array of the shape of ``x``: R = mean over covering patches of S_c(x) − S_c(x_occluded),
+    signed (no absolute value, no normalisation), equal in every channel of a pixel.
+
+    Reference: M. D. Zeiler, R. Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014.
     """
     if not np.isscalar(value) or not np.isfinite(value):
         raise ValueError(f"value must be a finite number, got {value!r}")

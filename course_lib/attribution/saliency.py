@@ -50,7 +50,11 @@ def saliency(model, x, target=None, *, batch_size: int | None = DEFAULT_BATCH_SI
 
     Returns
     -------
-    float32 array (B, H, W, C): the signed gradient (take ``abs`` / a channel max for display).
+    float32 array (B, H, W, C): the signed gradient. No absolute value, no channel max, no
+    normalisation (Simonyan et al. display max_c |∂S_c/∂x|: :func:`course_lib.postprocess.reduce_channels`).
+
+    Reference: K. Simonyan, A. Vedaldi, A. Zisserman, "Deep Inside Convolutional Networks: Visualising
+    Image Classification Models and Saliency Maps", ICLR workshop 2014.
     """
     prepared = prepare(model, x, target)
     _, grads = input_gradients(model, prepared.x, prepared.targets, batch_size=batch_size)
@@ -63,6 +67,9 @@ def gradient_x_input(model, x, target=None, *, batch_size: int | None = DEFAULT_
     For a ReLU network without biases this equals LRP-0 and sums to S_c(x); with biases the sum
     misses the bias contributions. Shrikumar et al. 2016 ("Not just a black box", arXiv:1605.01713)
     discuss it as an attribution method.
+
+    ``x`` (B, H, W, C) → float32 array of the same shape, signed and unreduced; the batch is
+    processed in compiled chunks of ``batch_size``.
     """
     prepared = prepare(model, x, target)
     _, grads = input_gradients(model, prepared.x, prepared.targets, batch_size=batch_size)
@@ -91,7 +98,11 @@ def smoothgrad(
 
     Returns
     -------
-    float32 array, shape of ``x``.
+    float32 array, shape of ``x``: the mean *signed* gradient (no absolute value, no squaring — the
+    SmoothGrad-Squared variant is not offered — and no normalisation).
+
+    Reference: D. Smilkov, N. Thorat, B. Kim, F. Viégas, M. Wattenberg, "SmoothGrad: removing noise by
+    adding noise", ICML workshop on visualization for deep learning 2017, arXiv:1706.03825.
     """
     if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1:
         raise ValueError(f"samples must be a positive int, got {samples!r}")

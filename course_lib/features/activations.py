@@ -42,7 +42,8 @@ def activations(model: keras.Model, x, layers=None, *, batch_size: int = 256) ->
 
     Returns
     -------
-    dict mapping layer name → numpy.ndarray float32, in the order the layers were asked for.
+    dict mapping layer name → numpy.ndarray float32, in the order the layers were asked for (raw
+    outputs: after the layer's activation, nothing rescaled).
     """
     x = as_batch(x)
     check_input_shape(model, x)

@@ -240,7 +240,8 @@ def deconvnet(model: keras.Model, x, layer, filter_index=None, *, keep: str = "m
 
     Returns
     -------
-    numpy.ndarray float32, same shape as ``x``.
+    numpy.ndarray float32, same shape as ``x``: the signed projection, not normalised (the paper's
+    figures rescale each projection for display).
     """
     x = as_batch(x)
     check_input_shape(model, x)
@@ -297,7 +298,8 @@ def guided_backprop(model: keras.Model, x, target=None, *, batch_size: int | Non
 
     Returns
     -------
-    numpy.ndarray float32, same shape as ``x``.
+    numpy.ndarray float32, same shape as ``x``: signed and unreduced (no absolute value, no
+    normalisation).
     """
     prepared = prepare(model, x, target)
     guided = cached(model, "guided_backprop", lambda: _guided_gradient_fn(prepared.logits))

@@ -38,7 +38,8 @@ def first_layer_filters(model: keras.Model) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, float32, shape ``(F, kh, kw, C)``
-        ``F`` filters of ``kh × kw`` pixels and ``C`` input channels (a copy of the weights).
+        ``F`` filters of ``kh × kw`` pixels and ``C`` input channels (a copy of the weights, not
+        rescaled: map each filter to [0, 1] or a symmetric colour scale only for display).
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
