@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -24,6 +25,12 @@ import nbformat  # noqa: E402
 
 from course_lib.grading import mutations  # noqa: E402
 from course_lib.grading.pipeline import REPOSITORY, Course, assignments  # noqa: E402
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (the kernels)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def answered_submission(assignment: str) -> str:
@@ -49,18 +56,20 @@ def main(selected) -> None:
             api = course.api()
             api.generate_assignment(assignment, force=True)
             prepared = time.perf_counter()
-            times = []
+            times, cpu = [], []
             for student in ("first", "second"):
-                begin = time.perf_counter()
+                begin, used = time.perf_counter(), _cpu_seconds()
                 result = api.autograde(assignment, student, force=True, create=True)
                 times.append(time.perf_counter() - begin)
+                cpu.append(_cpu_seconds() - used)
                 if not result["success"]:
                     print(result.get("error", ""), file=sys.stderr)
             scores = course.scores(assignment)
             row = scores["second"]
             print(
                 f"{assignment}: batch set-up {prepared - start:.1f} s; first submission {times[0]:.1f} s "
-                f"(includes importing course_lib in the grader), each further submission {times[1]:.1f} s; "
+                f"(includes importing course_lib in the grader), each further submission {times[1]:.1f} s "
+                f"wall / {cpu[1]:.1f} s CPU (grader + kernel); "
                 f"score {row['auto_score']:.0f}/{row['max_auto']:.0f}"
             )
 
