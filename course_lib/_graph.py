@@ -13,12 +13,16 @@ import keras
 
 
 def flat_layers(model: keras.Model) -> list:
-    """The model's layers in call order, nested models unrolled, input layers left out."""
+    """The model's layers in call order, input layers left out.
+
+    Nested models that are straight chains of layers are unrolled into their layers; a nested
+    model with branches (skip connections, several inputs) stays one opaque layer.
+    """
     layers = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.InputLayer):
             continue
-        if isinstance(layer, keras.Model):
+        if isinstance(layer, keras.Model) and _is_chain(layer):
             layers.extend(flat_layers(layer))
         else:
             layers.append(layer)

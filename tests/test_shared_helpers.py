@@ -87,3 +87,15 @@ def test_branching_model_with_a_nested_block_is_not_unrolled():
     model = keras.Model(inputs, outputs)
     x = np.random.default_rng(2).random((3, 4), dtype=np.float32)
     np.testing.assert_allclose(logits_model(model)(x), model(x), rtol=1e-5, atol=1e-6)
+
+
+def test_sequential_around_a_branching_block_keeps_the_block_whole():
+    inputs = keras.Input((4,))
+    merged = keras.layers.Add()([inputs, keras.layers.Dense(4, name="inner_dense")(inputs)])
+    block = keras.Model(inputs, merged, name="residual_block")
+    model = keras.Sequential(
+        [keras.Input((4,)), block, keras.layers.Dense(3, name="dense"), keras.layers.Activation("softmax")]
+    )
+    assert layer_names(model)[:2] == ["residual_block", "dense"]
+    x = np.random.default_rng(3).random((2, 4), dtype=np.float32)
+    np.testing.assert_allclose(keras.ops.softmax(logits_model(model)(x)), model(x), rtol=1e-5, atol=1e-6)
