@@ -3,7 +3,7 @@
 ``solutions/<assignment>/`` holds the source notebooks (answers and hidden tests) and
 ``exercises/<assignment>/`` the released student versions that ``nbgrader generate_assignment``
 writes. The instructor's commands (``python -m course_lib.grading ...``, see
-docs/grading_workflow.md) load this file and point nbgrader's working folders (submitted/,
+README.md, "Grading the exercises") load this file and point nbgrader's working folders (submitted/,
 autograded/, feedback/, gradebook.db) at a separate grading directory. Plain ``nbgrader``
 commands run from the repository root read it as well.
 """

@@ -8,5 +8,5 @@
   nbgrader's own API, with working files kept in one grading directory.
 - :mod:`course_lib.grading.preprocessors` — nbgrader preprocessors named in ``nbgrader_config.py``.
 
-Command line: ``python -m course_lib.grading --help`` (docs/grading_workflow.md).
+Command line: ``python -m course_lib.grading --help`` (README.md, "Grading the exercises").
 """

@@ -1,4 +1,4 @@
-"""``python -m course_lib.grading <command>`` — the instructor's workflow (docs/grading_workflow.md)."""
+"""``python -m course_lib.grading <command>`` — the instructor's workflow (README.md, "Grading the exercises")."""
 
 from __future__ import annotations
 

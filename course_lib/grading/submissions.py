@@ -5,7 +5,7 @@ cells get deleted, duplicated or retyped, file names become "Copy of …", and t
 that identifies answer and test cells is sometimes lost. nbgrader silently scores such a notebook
 zero, so every submission is compared with the released notebook first.
 
-Naming rule for collected files (documented in docs/grading_workflow.md):
+Naming rule for collected files (documented in README.md, "Grading the exercises"):
 
 * a roster CSV (columns ``file`` and ``student_id``) maps file names to student ids; otherwise
 * the student id is the part of the file name before the first underscore,
