@@ -15,7 +15,7 @@ course: $(VENV)/.course-installed
 
 # pytest's exit code 5 means "no tests collected": that is a failure here, not a pass.
 test: $(VENV)/.test-installed
-	@status=0; $(BIN)/python -m pytest -n 2 $(PYTEST_ARGS) || status=$$?; \
+	@status=0; $(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 setup: $(VENV)/.course-installed

@@ -4,67 +4,27 @@ Data-driven: ``CASES`` lists, per assignment, the submissions to grade — each 
 released notebook with the model answers filled in — and which test cells each must lose. All
 submissions of one assignment are graded in ONE batch (collect → check/repair → autograde →
 feedback → export). To cover another exercise, add its assignment id and cases to ``CASES``.
+The machinery shared with the other pipeline tests is in ``grading_harness.py``.
 """
 
 from __future__ import annotations
 
-import copy
-import io
-import zipfile
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pytest
+from grading_harness import TEST_CELL_TIMEOUT, Case, answered, edit, grader, read_notebook, untouched
 from nbformat.notebooknode import from_dict
 
 from course_lib.grading import mutations as mut
-from course_lib.grading.pipeline import REPOSITORY, Course
+from course_lib.grading.pipeline import REPOSITORY
 from course_lib.grading.preprocessors import RelabelStderr
 from course_lib.grading.submissions import check_notebook
 
+# One nbgrader batch per assignment is graded once per worker: keep this file on one xdist worker.
+pytestmark = pytest.mark.xdist_group("grading_ex1_ex2")
+
 EX1 = "ex1_activation_maximization"
 EX2 = "ex2_class_activation_maps"
-TEST_CELL_TIMEOUT = 20  # seconds per test cell in these tests (an infinite loop costs this much)
-
-
-@dataclass(frozen=True)
-class Case:
-    """One submission: ``edit(answered, release)`` returns the handed-in notebook (or raw bytes).
-
-    ``lost``: the test cells that must score zero; every other test cell must get full points.
-    ``member``: file name inside the zip (default ``<student>_<assignment>.ipynb``).
-    ``finding``: text that the check report of this student must contain.
-    """
-
-    student: str
-    edit: Callable
-    lost: tuple[str, ...] = ()
-    member: str | None = None
-    finding: str | None = None
-
-
-def answered(answered_nb, release):
-    return answered_nb
-
-
-def untouched(answered_nb, release):
-    return release
-
-
-def edit(*steps):
-    """Chain notebook edits, each ``(function, *arguments)`` applied to the answered notebook."""
-
-    def apply(answered_nb, release):
-        nb = answered_nb
-        for function, *arguments in steps:
-            nb = function(nb, *arguments)
-        return nb
-
-    return apply
-
-
 NOISY = (
     "    import sys\n    import warnings\n"
     '    print("checking my gradient", file=sys.stderr)\n'
@@ -216,44 +176,23 @@ CASES: dict[str, list[Case]] = {
 }
 
 
-def _read(folder: Path, assignment: str):
-    return nbformat.read(folder / assignment / f"{assignment}.ipynb", as_version=4)
+_read = read_notebook
 
 
-def _zip_of_submissions(assignment: str, path: Path) -> Path:
-    release = _read(REPOSITORY / "exercises", assignment)
-    solution = _read(REPOSITORY / "solutions", assignment)
-    full = mut.answered_release(release, solution)
-    with zipfile.ZipFile(path, "w") as archive:
-        for case in CASES[assignment]:
-            handed_in = case.edit(copy.deepcopy(full), copy.deepcopy(release))
-            if not isinstance(handed_in, bytes):
-                buffer = io.StringIO()
-                nbformat.write(handed_in, buffer)
-                handed_in = buffer.getvalue().encode()
-            archive.writestr(case.member or f"{case.student}_{assignment}.ipynb", handed_in)
-        archive.writestr(f"../escape_{assignment}.ipynb", b"{}")
-        archive.writestr(f"/tmp/absolute_{assignment}.ipynb", b"{}")
-        archive.writestr("__MACOSX/._solution_x.ipynb", b"")
-    return path
-
-
-_GRADED: dict[str, tuple] = {}
+def _unsafe_members(assignment: str) -> dict[str, bytes]:
+    return {
+        f"../escape_{assignment}.ipynb": b"{}",
+        f"/tmp/absolute_{assignment}.ipynb": b"{}",
+        "__MACOSX/._solution_x.ipynb": b"",
+    }
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """``graded(assignment)`` → (course, outcome of Course.grade): one batch per assignment, cached."""
-
-    def run(assignment: str):
-        if assignment not in _GRADED:
-            root = tmp_path_factory.mktemp(f"grading_{assignment}")
-            archive = _zip_of_submissions(assignment, root.parent / f"{assignment}_submissions.zip")
-            course = Course(root / "grading", timeout=180, test_cell_timeout=TEST_CELL_TIMEOUT)
-            _GRADED[assignment] = (course, course.grade(assignment, archive))
-        return _GRADED[assignment]
-
-    return run
+    return grader(
+        tmp_path_factory, CASES, unsafe_members=_unsafe_members, timeout=180, test_cell_timeout=TEST_CELL_TIMEOUT
+    )
 
 
 ALL_CASES = [pytest.param(a, c, id=f"{a}-{c.student}") for a in CASES for c in CASES[a]]

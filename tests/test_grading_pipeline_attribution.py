@@ -1,6 +1,6 @@
 """The grading pipeline on the attribution exercises (3 saliency maps, 4 LRP, 5 integrated gradients).
 
-Same machinery as ``test_grading_pipeline.py`` (its ``Case``/``edit`` helpers, the notebook
+Same machinery as ``test_grading_pipeline.py`` (``grading_harness``: ``Case``/``edit`` helpers, the notebook
 mutations of :mod:`course_lib.grading.mutations` and :class:`~course_lib.grading.pipeline.Course`):
 every submission is the released notebook with the model answers filled in, then edited. All
 submissions of one assignment are graded by nbgrader in ONE batch (collect → check/repair →
@@ -16,17 +16,13 @@ share one submission, to keep the number of notebook runs (each starts TensorFlo
 
 from __future__ import annotations
 
-import copy
-import io
-import zipfile
-from pathlib import Path
-
-import nbformat
 import pytest
-from test_grading_pipeline import TEST_CELL_TIMEOUT, Case, answered, edit, untouched
+from grading_harness import TEST_CELL_TIMEOUT, Case, answered, edit, grader, untouched
 
 from course_lib.grading import mutations as mut
-from course_lib.grading.pipeline import REPOSITORY, Course
+
+# One nbgrader batch per assignment is graded once per worker: keep this file on one xdist worker.
+pytestmark = pytest.mark.xdist_group("grading_ex3_ex5")
 
 EX3 = "ex3_saliency_maps"
 EX4 = "ex4_layerwise_relevance_propagation"
@@ -153,38 +149,16 @@ CASES: dict[str, list[Case]] = {
 ALL_CASES = [pytest.param(a, c, id=f"{a}-{c.student}") for a in CASES for c in CASES[a]]
 
 
-def _read(folder: Path, assignment: str):
-    return nbformat.read(folder / assignment / f"{assignment}.ipynb", as_version=4)
-
-
-def _zip_of_submissions(assignment: str, path: Path) -> Path:
-    release = _read(REPOSITORY / "exercises", assignment)
-    full = mut.answered_release(release, _read(REPOSITORY / "solutions", assignment))
-    with zipfile.ZipFile(path, "w") as archive:
-        for case in CASES[assignment]:
-            buffer = io.StringIO()
-            nbformat.write(case.edit(copy.deepcopy(full), copy.deepcopy(release)), buffer)
-            archive.writestr(case.member or f"{case.student}_{assignment}.ipynb", buffer.getvalue())
-        archive.writestr(f"../../escape_{assignment}.ipynb", b"{}")
-    return path
-
-
-_GRADED: dict[str, tuple] = {}
-
-
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """``graded(assignment)`` → (course, outcome of Course.grade): one batch per assignment, cached."""
-
-    def run(assignment: str):
-        if assignment not in _GRADED:
-            root = tmp_path_factory.mktemp(f"grading_{assignment}")
-            archive = _zip_of_submissions(assignment, root.parent / f"{assignment}_submissions.zip")
-            course = Course(root / "grading", timeout=240, test_cell_timeout=TEST_CELL_TIMEOUT * 3)
-            _GRADED[assignment] = (course, course.grade(assignment, archive))
-        return _GRADED[assignment]
-
-    return run
+    return grader(
+        tmp_path_factory,
+        CASES,
+        unsafe_members=lambda assignment: {f"../../escape_{assignment}.ipynb": b"{}"},
+        timeout=240,
+        test_cell_timeout=TEST_CELL_TIMEOUT * 3,
+    )
 
 
 @pytest.mark.slow
