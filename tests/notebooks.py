@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# Set by course_lib in this test process; a student's kernel starts without them, and so must ours,
+# or a notebook that imports TensorFlow before course_lib would look quiet here and not in class.
+_QUIETING_VARIABLES = ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "GRPC_VERBOSITY")
+
+
+@contextmanager
+def _student_environment():
+    saved = {name: os.environ.pop(name) for name in _QUIETING_VARIABLES if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 def execute(path: Path, *, timeout: int = 300, cwd: Path | None = None, allow_errors: bool = False):
@@ -25,7 +40,8 @@ def execute(path: Path, *, timeout: int = 300, cwd: Path | None = None, allow_er
         allow_errors=allow_errors,
         resources={"metadata": {"path": str(cwd or path.parent)}},
     )
-    client.execute()
+    with _student_environment():
+        client.execute()
     return nb
 
 
