@@ -18,10 +18,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import SAWarning
+
 from course_lib.grading import submissions
+
+# nbgrader's gradebook session warns about its own autoflush ordering while autograding; the
+# grades are right, and the instructor cannot act on it.
+warnings.filterwarnings("ignore", category=SAWarning, module="nbgrader")
 
 __all__ = [
     "REPOSITORY",
