@@ -96,3 +96,14 @@ def grader(tmp_path_factory, cases: dict[str, list[Case]], *, unsafe_members, ti
         return results[assignment]
 
     return run
+
+
+def assert_lost_exactly(outcome, case: Case, every_test) -> None:
+    """The student of ``case`` scored zero in exactly ``case.lost`` and full points in every other test cell."""
+    row = outcome["scores"][case.student]
+    assert set(row["cells"]) == set(every_test)
+    for cell, (score, top) in row["cells"].items():
+        expected = 0.0 if cell in case.lost else top
+        assert score == expected, (
+            f"{case.student}: {cell} scored {score} of {top}, expected {expected}; all: {row['cells']}"
+        )

@@ -12,7 +12,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from grading_harness import TEST_CELL_TIMEOUT, Case, answered, edit, grader, read_notebook, untouched
+from grading_harness import (
+    TEST_CELL_TIMEOUT,
+    Case,
+    answered,
+    assert_lost_exactly,
+    edit,
+    grader,
+    read_notebook,
+    untouched,
+)
 from nbformat.notebooknode import from_dict
 
 from course_lib.grading import mutations as mut
@@ -202,13 +211,7 @@ ALL_CASES = [pytest.param(a, c, id=f"{a}-{c.student}") for a in CASES for c in C
 @pytest.mark.parametrize(("assignment", "case"), ALL_CASES)
 def test_each_submission_loses_exactly_the_expected_cells(graded, assignment, case):
     _, outcome = graded(assignment)
-    row = outcome["scores"][case.student]
-    assert set(row["cells"]) == set(EVERY_TEST[assignment])
-    for cell, (score, top) in row["cells"].items():
-        expected = 0.0 if cell in case.lost else top
-        assert score == expected, (
-            f"{case.student}: {cell} scored {score} of {top}, expected {expected}; all: {row['cells']}"
-        )
+    assert_lost_exactly(outcome, case, EVERY_TEST[assignment])
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ share one submission, to keep the number of notebook runs (each starts TensorFlo
 from __future__ import annotations
 
 import pytest
-from grading_harness import TEST_CELL_TIMEOUT, Case, answered, edit, grader, untouched
+from grading_harness import TEST_CELL_TIMEOUT, Case, answered, assert_lost_exactly, edit, grader, untouched
 
 from course_lib.grading import mutations as mut
 
@@ -165,13 +165,7 @@ def graded(tmp_path_factory):
 @pytest.mark.parametrize(("assignment", "case"), ALL_CASES)
 def test_each_submission_loses_exactly_the_expected_cells(graded, assignment, case):
     _, outcome = graded(assignment)
-    row = outcome["scores"][case.student]
-    assert set(row["cells"]) == set(EVERY_TEST[assignment])
-    for cell, (score, top) in row["cells"].items():
-        expected = 0.0 if cell in case.lost else top
-        assert score == expected, (
-            f"{case.student}: {cell} scored {score} of {top}, expected {expected}; all: {row['cells']}"
-        )
+    assert_lost_exactly(outcome, case, EVERY_TEST[assignment])
 
 
 @pytest.mark.slow
