@@ -115,6 +115,23 @@ def test_dead_maps_are_reported_not_nan():
     np.testing.assert_array_equal(result.images[1], start)  # zero gradient: the noise is left as it was
 
 
+def test_pattern_grid_shows_a_dead_pattern_as_the_noise_it_still_is():
+    """The figure shows what the optimisation returned (the untouched noise), titled dead, not a black tile."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_lib import plotting
+
+    rng = np.random.default_rng(3)
+    images = rng.uniform(0, 1, (3, 8, 8, 1)).astype(np.float32)
+    fig = plotting.pattern_grid(images, dead=[False, True, False], columns=3)
+    shown = [ax.get_images()[0].get_array() for ax in fig.axes[:3]]
+    for image, drawn in zip(images, shown, strict=True):
+        np.testing.assert_array_equal(np.asarray(drawn), image[..., 0])
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["0", "1 dead", "2"]
+    matplotlib.pyplot.close(fig)
+
+
 def test_regularisers_keep_images_valid(mnist_model):
     result = cl.activation_maximization(
         mnist_model, "conv2d_2", [0, 1], steps=5, l2=0.5, tv=0.5, blur=0.7, jitter=2, value_range=(0.0, 1.0)
