@@ -153,15 +153,18 @@ def test_bad_input(mnist_model):
 def test_repeated_calls_with_new_slider_values_reuse_one_compiled_step(mnist_model):
     # a widget calls activation_maximization on every slider move: the numbers it moves (penalty weight,
     # step size, seed, filters) must not retrace, and the cached step must give what a fresh one gives
-    from course_lib.attribution._common import _CACHE
+    from course_lib._cache import trace_counts
 
     model, fresh = keras.models.clone_model(mnist_model), keras.models.clone_model(mnist_model)
     model.set_weights(mnist_model.get_weights())
     fresh.set_weights(mnist_model.get_weights())
-    for l2, step_size, seed, filters in ((1.0, 0.05, 0, [0, 1]), (30.0, 0.1, 3, [2, 5]), (5.0, 0.2, 1, [7, 3])):
-        result = cl.activation_maximization(model, "conv2d_2", filters, steps=3, step_size=step_size, seed=seed, l2=l2)
-    steps = [value for key, value in _CACHE[model].items() if key[:2] == ("maximization_step", "conv2d_2")]
-    assert len(steps) == 1 and steps[0].experimental_get_tracing_count() == 1
-    again = cl.activation_maximization(fresh, "conv2d_2", [7, 3], steps=3, step_size=0.2, seed=1, l2=5.0)
+    settings = ((1.0, 0.05, 0, [0, 1], 0.5), (30.0, 0.1, 3, [2, 5], 1.0), (5.0, 0.2, 1, [7, 3], 1.7))
+    for l2, step_size, seed, filters, blur in settings:
+        result = cl.activation_maximization(
+            model, "conv2d_2", filters, steps=3, step_size=step_size, seed=seed, l2=l2, blur=blur
+        )
+    steps = [count for key, count in trace_counts(model).items() if key[:2] == ("maximization_step", "conv2d_2")]
+    assert steps == [1]
+    again = cl.activation_maximization(fresh, "conv2d_2", [7, 3], steps=3, step_size=0.2, seed=1, l2=5.0, blur=1.7)
     np.testing.assert_allclose(result.images, again.images, atol=1e-6)
     np.testing.assert_allclose(result.history, again.history, rtol=1e-5)
