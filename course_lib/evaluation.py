@@ -4,14 +4,20 @@ An attribution map is a claim about the model. Three checks put the claim to the
 
 - **Completeness** — methods such as integrated gradients, DeepLIFT and (bias-free) LRP promise
   Σ_i R_i = S_c(x) − S_c(x′). :func:`completeness_delta` measures how far a map is from that.
-- **Deletion (pixel flipping)** — if R ranks pixels by importance, removing the most relevant
-  pixels first should make the score collapse fast (Samek et al. 2017, "Evaluating the
-  Visualization of What a Deep Neural Network Has Learned"; the "deletion" metric of Petsiuk et al.
-  2018). :func:`deletion_curve` returns the curve and its area: smaller area = faster fall.
-- **Model randomisation** — an explanation that does not change when the weights are destroyed
-  cannot be explaining the model (Adebayo et al. 2018, "Sanity Checks for Saliency Maps",
-  NeurIPS). :func:`model_randomization_check` randomises the layers of a *copy* of the model from
-  the top down and reports how similar each explanation stays to the original one.
+- **Deletion (pixel flipping) and insertion** — if R ranks pixels by importance, replacing the
+  most relevant pixels first by a reference (black, blurred, the image mean) should make the score
+  collapse fast (Samek et al. 2017, "Evaluating the Visualization of What a Deep Neural Network Has
+  Learned"; the "deletion" metric of Petsiuk et al. 2018), and putting them first into the
+  reference should make it rise fast ("insertion", Petsiuk et al. 2018). :func:`deletion_curve`
+  and :func:`insertion_curve` return the curve and its area.
+- **Model and data randomisation** — an explanation that does not change when the weights are
+  destroyed, or when the model learned nothing about the labels, cannot be explaining the model
+  (Adebayo et al. 2018, "Sanity Checks for Saliency Maps", NeurIPS).
+  :func:`model_randomization_check` randomises the layers of a *copy* of the model from the top
+  down; :func:`data_randomization_check` compares with the same architecture trained on shuffled
+  labels (``course_lib.pretrained("mnist_cnn_random_labels")``). Methods whose signature differs
+  from ``method(model, x, target=None, **options)`` (e.g. the DeconvNet) enter through
+  :func:`explainer`.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import numpy as np
 from scipy import stats
 
 from course_lib._graph import flat_layers, get_layer
-from course_lib._validation import as_batch, resolve_targets
+from course_lib._validation import as_batch, check_input_shape, resolve_targets
 from course_lib.attribution._common import (
     DEFAULT_BATCH_SIZE,
     completeness_gap,
@@ -36,11 +42,19 @@ from course_lib.attribution.integrated_gradients import make_baseline
 
 __all__ = [
     "completeness_delta",
+    "data_randomization_check",
+    "DataRandomizationCheck",
     "deletion_curve",
     "DeletionCurve",
+    "explainer",
+    "insertion_curve",
     "model_randomization_check",
+    "perturbation_reference",
+    "PerturbationCurve",
     "RandomizationCheck",
 ]
+
+REFERENCES = ("black", "blur", "mean")
 
 
 def _check_attributions(attributions, x: np.ndarray) -> np.ndarray:
@@ -73,23 +87,93 @@ def completeness_delta(
 
 
 @dataclass(frozen=True)
-class DeletionCurve:
-    """Result of :func:`deletion_curve`.
+class PerturbationCurve:
+    """Result of :func:`deletion_curve` and :func:`insertion_curve`.
 
-    fractions : (steps + 1,) — fraction of pixels removed, 0 … 1
-    scores : (B, steps + 1) — pre-softmax score of the target class after each removal step
-    auc : (B,) — area under each curve over the fractions (trapezoid rule); smaller = faster fall
+    fractions : (steps + 1,) — fraction of pixels replaced (deletion) or inserted (insertion), 0 … 1
+    scores : (B, steps + 1) — pre-softmax score of the target class after each step
+    auc : (B,) — area under each curve over the fractions (trapezoid rule); for deletion smaller =
+        faster fall = better, for insertion larger = faster rise = better
     targets : (B,) — the explained classes (fixed from the intact input)
+    mode : "deletion" or "insertion"
     """
 
     fractions: np.ndarray
     scores: np.ndarray
     auc: np.ndarray
     targets: np.ndarray
+    mode: str = "deletion"
 
     def normalized(self) -> np.ndarray:
-        """Scores divided by the intact score S_c(x), so that every curve starts at 1."""
-        return self.scores / self.scores[:, :1]
+        """Scores divided by the intact score S_c(x) (the first point of a deletion curve, the last
+        of an insertion curve), so that every curve passes through 1 at the intact image."""
+        intact = self.scores[:, :1] if self.mode == "deletion" else self.scores[:, -1:]
+        return self.scores / intact
+
+
+DeletionCurve = PerturbationCurve  # the name under which the deletion result was introduced
+
+
+def perturbation_reference(x, reference="black", *, blur_sigma: float = 3.0) -> np.ndarray:
+    """The image that replaces removed pixels, float32 of the shape of ``x`` (B, H, W, C).
+
+    ``reference``:
+      - ``"black"``: x′ = 0 (what the zero baseline of integrated gradients and DeepLIFT assumes);
+      - ``"blur"``: x blurred by a Gaussian of ``blur_sigma`` pixels along H and W (Fong & Vedaldi,
+        "Interpretable Explanations of Black Boxes by Meaningful Perturbation", ICCV 2017);
+      - ``"mean"``: every pixel set to the mean of its channel over the image;
+      - a number: every pixel set to that value;
+      - an array of the shape of ``x`` or of one sample (H, W, C).
+    """
+    x = as_batch(x)
+    if isinstance(reference, str):
+        if reference == "black":
+            return np.zeros_like(x)
+        if reference == "blur":
+            return make_baseline(x, "blur", blur_sigma=blur_sigma)
+        if reference == "mean":
+            return np.broadcast_to(x.mean(axis=(1, 2), keepdims=True), x.shape).astype(np.float32)
+        raise ValueError(f"unknown reference {reference!r}; use one of {REFERENCES}, a number or an array like x")
+    if np.isscalar(reference) and not isinstance(reference, bool):
+        return np.full_like(x, np.float32(reference))
+    return make_baseline(x, reference)
+
+
+def _check_steps(steps) -> None:
+    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
+        raise ValueError(f"steps must be a positive int, got {steps!r}")
+
+
+def _perturbation_curve(model, x, attributions, target, steps, reference, mode, blur_sigma, batch_size):
+    """Shared body of deletion and insertion: step k shows the image with the top round(k/steps·H·W)
+    pixels of the ranking taken from ``x`` (insertion) or from the reference (deletion)."""
+    _check_steps(steps)
+    prepared = prepare(model, x, target)
+    x, targets = prepared.x, prepared.targets
+    attributions = _check_attributions(attributions, x)
+    reference = perturbation_reference(x, reference, blur_sigma=blur_sigma)
+    batch, height, width, _ = x.shape
+    n_pixels = height * width
+    relevance = attributions.sum(axis=-1).reshape(batch, n_pixels)
+    order = np.argsort(-relevance, axis=1, kind="stable")  # most relevant first
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(n_pixels)[None].repeat(batch, 0), axis=1)
+    counts = np.round(np.linspace(0, 1, steps + 1) * n_pixels).astype(int)  # pixels changed per step
+    changed = rank[:, None, :] < counts[None, :, None]  # (B, steps + 1, H·W)
+    changed = changed.reshape(batch, steps + 1, height, width, 1)
+    start, end = (x, reference) if mode == "deletion" else (reference, x)
+    images = np.where(changed, end[:, None], start[:, None]).reshape((-1,) + x.shape[1:])
+    scores = target_scores(model, images, np.repeat(targets, steps + 1), batch_size=batch_size).reshape(
+        batch, steps + 1
+    )
+    fractions = (counts / n_pixels).astype(np.float32)
+    return PerturbationCurve(fractions, scores.astype(np.float32), _area(scores, fractions), targets, mode)
+
+
+def _area(values: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+    """Trapezoid-rule area under each row of ``values`` over ``fractions``, float32."""
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz  # noqa: NPY201 (numpy < 2)
+    return np.asarray(trapezoid(values, fractions, axis=-1), np.float32)
 
 
 def deletion_curve(
@@ -98,43 +182,61 @@ def deletion_curve(
     attributions,
     target=None,
     steps: int = 20,
-    value: float = 0.0,
+    value: float | None = None,
     *,
+    reference="black",
+    blur_sigma: float = 3.0,
     batch_size: int | None = DEFAULT_BATCH_SIZE,
-) -> DeletionCurve:
-    """Remove the most relevant pixels first and record the target score after each step.
+) -> PerturbationCurve:
+    """Replace the most relevant pixels first by a reference and record the target score after each step.
 
     Pixels (all channels at once) are ranked by the channel sum of ``attributions`` (B, H, W, C) —
     or by per-pixel maps (B, H, W) such as an upsampled CAM —
     highest first (ties broken by position). At step k = 0 … ``steps`` the first
-    round(k/steps · H·W) pixels of the ranking are set to ``value``; the score S_c of each of these
-    ``steps + 1`` images is measured — all B·(steps + 1) images in compiled batches.
+    round(k/steps · H·W) pixels of the ranking take their value from the reference image x′
+    (:func:`perturbation_reference`: ``"black"``, ``"blur"``, ``"mean"``, a number or an array);
+    ``value=v`` is the older spelling of ``reference=v``. The score S_c of each of these
+    ``steps + 1`` images is measured — all B·(steps + 1) images in compiled batches. A good
+    explanation makes the score fall fast: a small area under the curve.
+
+    References: W. Samek, A. Binder, G. Montavon, S. Lapuschkin, K.-R. Müller, "Evaluating the
+    Visualization of What a Deep Neural Network Has Learned", IEEE TNNLS 2017; V. Petsiuk, A. Das,
+    K. Saenko, "RISE: Randomized Input Sampling for Explanation of Black-box Models", BMVC 2018.
 
     Returns
     -------
-    :class:`DeletionCurve` with ``fractions`` (steps + 1,), ``scores`` (B, steps + 1), ``auc`` (B,).
+    :class:`PerturbationCurve` with ``fractions`` (steps + 1,), ``scores`` (B, steps + 1), ``auc`` (B,).
     """
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-    prepared = prepare(model, x, target)
-    x, targets = prepared.x, prepared.targets
-    attributions = _check_attributions(attributions, x)
-    batch, height, width, _ = x.shape
-    n_pixels = height * width
-    relevance = attributions.sum(axis=-1).reshape(batch, n_pixels)
-    order = np.argsort(-relevance, axis=1, kind="stable")  # most relevant first
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(n_pixels)[None].repeat(batch, 0), axis=1)
-    counts = np.round(np.linspace(0, 1, steps + 1) * n_pixels).astype(int)  # pixels removed per step
-    removed = rank[:, None, :] < counts[None, :, None]  # (B, steps + 1, H·W)
-    removed = removed.reshape(batch, steps + 1, height, width, 1)
-    images = np.where(removed, np.float32(value), x[:, None]).reshape((-1,) + x.shape[1:])
-    scores = target_scores(model, images, np.repeat(targets, steps + 1), batch_size=batch_size).reshape(
-        batch, steps + 1
-    )
-    fractions = counts / n_pixels
-    auc = np.trapezoid(scores, fractions, axis=1) if hasattr(np, "trapezoid") else np.trapz(scores, fractions, axis=1)  # noqa: NPY201
-    return DeletionCurve(fractions.astype(np.float32), scores.astype(np.float32), np.asarray(auc, np.float32), targets)
+    if value is not None:
+        if not (isinstance(reference, str) and reference == "black"):
+            raise ValueError("pass either value= or reference=, not both")
+        reference = value
+    return _perturbation_curve(model, x, attributions, target, steps, reference, "deletion", blur_sigma, batch_size)
+
+
+def insertion_curve(
+    model,
+    x,
+    attributions,
+    target=None,
+    steps: int = 20,
+    *,
+    reference="blur",
+    blur_sigma: float = 3.0,
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+) -> PerturbationCurve:
+    """Start from the reference x′ and put the most relevant pixels of x back first.
+
+    The mirror image of :func:`deletion_curve` (same ranking, same references): step k shows x′
+    with the top round(k/steps · H·W) pixels taken from x, so the curve runs from S_c(x′) to S_c(x).
+    A good explanation makes the score rise fast: a large area under the curve. Petsiuk et al.
+    start from a blurred image (the default here) so that the inserted pixels do not create sharp
+    edges the network has never seen.
+
+    Reference: V. Petsiuk, A. Das, K. Saenko, "RISE: Randomized Input Sampling for Explanation of
+    Black-box Models", BMVC 2018.
+    """
+    return _perturbation_curve(model, x, attributions, target, steps, reference, "insertion", blur_sigma, batch_size)
 
 
 @dataclass(frozen=True)
@@ -187,6 +289,29 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
+def explainer(function, target_argument: str | None = "target", **fixed_options):
+    """Wrap ``function`` into the course's method signature ``method(model, x, target=None, **options)``.
+
+    For methods whose arguments differ, so that the checks of this module can call them:
+    ``target`` is passed on as ``target_argument`` (``None`` = not passed at all) and
+    ``fixed_options`` are added to every call. Examples::
+
+        explainer(course_lib.deconvnet, target_argument=None, layer="conv2d_4")  # strongest map
+        explainer(course_lib.deconvnet, target_argument="filter_index", layer="conv2d_4")
+    """
+    if not callable(function):
+        raise TypeError(f"function must be callable, got {type(function).__name__}")
+
+    def method(model, x, target=None, **options):
+        if target_argument is not None:
+            options[target_argument] = target
+        return function(model, x, **fixed_options, **options)
+
+    method.__name__ = getattr(function, "__name__", "method")
+    method.__doc__ = f"{method.__name__} called as method(model, x, target=None, **options)."
+    return method
+
+
 def model_randomization_check(
     model, x, method, target=None, layers=None, seed: int = 0, **method_options
 ) -> RandomizationCheck:
@@ -205,7 +330,8 @@ def model_randomization_check(
     model : keras.Model
     x : array (B, H, W, C)
     method : callable ``method(model, x, target=..., **method_options)`` → maps of any shape (B, ...)
-        e.g. ``course_lib.saliency``.
+        e.g. ``course_lib.saliency`` or ``course_lib.guided_backprop``; other signatures through
+        :func:`explainer`.
     target : None, int or B ints — resolved once on the *original* model, so every step explains
         the same classes.
     layers : names/indices of the layers to randomise, in order; default: every layer with a
@@ -245,3 +371,49 @@ def model_randomization_check(
         original=original,
         explanations=np.stack(explanations),
     )
+
+
+@dataclass(frozen=True)
+class DataRandomizationCheck:
+    """Result of :func:`data_randomization_check`.
+
+    similarity : (B,) — Spearman rank correlation between |map of the model| and |map of the
+        random-label model| for each sample (near 0 = the method sees the difference)
+    original : the explanation of the model
+    randomized : the explanation of the model trained on shuffled labels
+    """
+
+    similarity: np.ndarray
+    original: np.ndarray
+    randomized: np.ndarray
+
+
+def data_randomization_check(
+    model, random_label_model, x, method, target=None, **method_options
+) -> DataRandomizationCheck:
+    """Data-randomisation sanity check (Adebayo et al. 2018): same method, model trained on shuffled labels.
+
+    A network trained on permuted labels can only memorise; an explanation of it that still looks
+    like the explanation of the real network (high rank correlation) shows the method depends on
+    the input and the architecture, not on what the network learned from the labels. The targets
+    are resolved once on ``model`` (its predicted classes by default) and the same classes are
+    explained on both networks. Similarity: Spearman rank correlation of the absolute maps.
+
+    Reference: J. Adebayo, J. Gilmer, M. Muelly, I. Goodfellow, M. Hardt, B. Kim, "Sanity Checks for
+    Saliency Maps", NeurIPS 2018 (section 3.2).
+
+    Parameters
+    ----------
+    model, random_label_model : keras.Model — same input shape and classes, e.g.
+        ``pretrained("mnist_cnn")`` and ``pretrained("mnist_cnn_random_labels")``.
+    x : array (B, H, W, C)
+    method : callable ``method(model, x, target=..., **method_options)`` (see :func:`explainer`).
+    """
+    if not callable(method):
+        raise TypeError(f"method must be a callable like course_lib.saliency, got {type(method).__name__}")
+    x = as_batch(x)
+    check_input_shape(random_label_model, x)
+    targets = resolve_targets(target, predict_logits(model, x))
+    original = np.asarray(method(model, x, target=targets, **method_options))
+    randomized = np.asarray(method(random_label_model, x, target=targets, **method_options))
+    return DataRandomizationCheck(_spearman(original, randomized), original, randomized)
