@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from course_lib.grading.pipeline import REPOSITORY, Course, assignments
+from course_lib.grading.pipeline import COURSE_ROOT, Course, assignments
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -14,10 +14,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--grading-dir",
         type=Path,
-        default=REPOSITORY / "grading",
+        default=COURSE_ROOT / "grading",
         help="working folder (default: grading/ in the repository)",
     )
-    parser.add_argument("--repo", type=Path, default=REPOSITORY, help="the course repository (default: this one)")
+    parser.add_argument("--repo", type=Path, default=COURSE_ROOT, help="the course repository (default: this one)")
     parser.add_argument(
         "--timeout", type=int, default=None, help="seconds per cell while autograding (default: nbgrader_config.py)"
     )
@@ -55,31 +55,48 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _print_collected(collected) -> int:
+    """Files with something to say (renamed, refused, skipped), then one count."""
     problems = 0
     for item in collected:
+        if not item.findings:
+            continue
         where = item.path.relative_to(item.path.parents[3]) if item.path else "-"
         print(f"{item.source} → {item.student_id or '?'} ({where})")
         for finding in item.findings:
             print(f"    {finding}")
             problems += finding.kind == "problem"
+    print(f"collected {sum(item.path is not None for item in collected)} notebook(s)")
     return problems
 
 
 def _print_reports(reports) -> int:
     for report in reports:
-        print(report)
+        if report.findings:
+            print(report)
     problems = sum(len(r.problems) for r in reports)
     print(
         f"{len(reports)} submission(s): {sum(r.status == 'ok' for r in reports)} ok, "
-        f"{sum(r.status == 'repaired' for r in reports)} repaired, {sum(r.status == 'problems' for r in reports)} with problems"
+        f"{sum(r.status == 'repaired' for r in reports)} repaired, {sum(r.status == 'review' for r in reports)} to review, "
+        f"{sum(r.status == 'problems' for r in reports)} with problems"
     )
     return problems
 
 
 def _print_scores(table) -> None:
+    """One line per student: points, the test cells that lost points, what waits for a human."""
     for student, row in sorted(table.items()):
-        manual = f"; to grade by hand: {', '.join(row['needs_manual'])}" if row["needs_manual"] else ""
-        print(f"{student:20} {row['auto_score']:5.1f} / {row['max_auto']:.1f}{manual}")
+        notes = []
+        if row["lost"]:
+            notes.append(
+                "lost: " + ", ".join(f"{c} ({row['cells'][c][0]:g}/{row['cells'][c][1]:g})" for c in row["lost"])
+            )
+        if row["review"]:
+            notes.append(
+                f"REVIEW {len(row['review'])} line(s) that change the tools the tests use (see the check report)"
+            )
+        if row["needs_manual"]:
+            notes.append(f"to grade by hand: {', '.join(row['needs_manual'])}")
+        print(f"{student:20} {row['auto_score']:5.1f} / {row['max_auto']:.1f}" + "".join(f"; {n}" for n in notes))
 
 
 def _print_graded(results) -> None:

@@ -47,6 +47,14 @@ __all__ = [
     "random_features",
     "random_spins",
     "tiny_gap_model",
+    "course_model",
+    "layer_model",
+    "mnist_test_digits",
+    "relu_toy_model",
+    "toy_rows",
+    "lrp_toy_layers",
+    "relu_toy_layers",
+    "dense_network",
     "reference_normalize",
     "reference_channel_objective",
     "reference_gradient_ascent",
@@ -165,6 +173,103 @@ def tiny_gap_model(seed: int, input_shape=(12, 12, 1), channels=(4, 6), classes:
     ]
     model = keras.Sequential(layers, name=f"tiny_gap_{seed}")
     model.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
+# ------------------------------------------------------------------------------------ course models and toys
+# Test cells build what they need from these (never from notebook variables, which an answer
+# cell may have changed): the shipped models, the bundled test digits and the lecture's toys.
+
+_MODELS: dict[str, tuple] = {}
+
+
+def _model_state(model) -> list:
+    return [np.array(w) for w in model.get_weights()] + [getattr(layer, "activation", None) for layer in model.layers]
+
+
+def _same_state(before: list, after: list) -> bool:
+    return len(before) == len(after) and all(
+        np.array_equal(a, b) if isinstance(a, np.ndarray) else a is b for a, b in zip(before, after, strict=True)
+    )
+
+
+def course_model(name: str):
+    """``cl.pretrained(name)``, kept between test cells and rebuilt if anything changed its weights or activations."""
+    import course_lib
+
+    kept = _MODELS.get(name)
+    if kept is None or not _same_state(kept[1], _model_state(kept[0])):
+        model = course_lib.pretrained(name)
+        _MODELS[name] = kept = (model, _model_state(model))
+    return kept[0]
+
+
+_DIGITS: list = []
+
+
+def mnist_test_digits(start: int, stop: int):
+    """Images and labels ``start:stop`` of the bundled MNIST test digits (fresh copies)."""
+    import course_lib
+
+    if not _DIGITS:
+        _DIGITS.extend(course_lib.load_mnist(source="bundled")[1])
+    return _DIGITS[0][start:stop].copy(), _DIGITS[1][start:stop].copy()
+
+
+def layer_model(model, layer_name: str):
+    """A model with the input of ``model`` that returns the output of its layer ``layer_name``."""
+    import keras
+
+    return keras.Model(model.inputs[0], model.get_layer(layer_name).output)
+
+
+def relu_toy_model():
+    """The lecture's toy f(x1, x2) = ReLU(ReLU(x1 - 1) - ReLU(x2)) on one-row images of shape (1, 2, 1)."""
+    import keras
+
+    toy = keras.Sequential(
+        [
+            keras.Input(shape=(1, 2, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2, activation="relu", name="hidden"),
+            keras.layers.Dense(1, activation="relu", name="out"),
+        ],
+        name="toy",
+    )
+    toy.set_weights([np.eye(2), np.array([-1.0, 0.0]), np.array([[1.0], [-1.0]]), np.zeros(1)])
+    return toy
+
+
+def toy_rows(*values) -> np.ndarray:
+    """One-row toy images: ``toy_rows((3, 1), (2, 0))`` has shape (2, 1, 2, 1)."""
+    return np.array(values, dtype="float32").reshape(len(values), 1, -1, 1)
+
+
+def lrp_toy_layers():
+    """The lecture's LRP toy: Dense(3 → 3, all weights 2) → ReLU → Dense(3 → 1, all weights 3), no biases."""
+    return [(np.full((3, 3), 2.0), np.zeros(3)), (np.full((3, 1), 3.0), np.zeros(1))]
+
+
+def relu_toy_layers(bias: float = -1.0):
+    """(W, b) pairs of f = ReLU(x1 + bias) - ReLU(x2): a bias that takes its own share of the relevance."""
+    return [(np.eye(2), np.array([bias, 0.0])), (np.array([[1.0], [-1.0]]), np.zeros(1))]
+
+
+def dense_network(seed: int, hidden=(32, 32), classes: int = 10, input_shape=(28, 28, 1)):
+    """A random-weight MLP Flatten → Dense+ReLU (``hidden_1``, …) → Dense ``logits`` → softmax."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    layers = [keras.Input(shape=input_shape), keras.layers.Flatten()]
+    layers += [keras.layers.Dense(n, activation="relu", name=f"hidden_{i + 1}") for i, n in enumerate(hidden)]
+    layers += [keras.layers.Dense(classes, name="logits"), keras.layers.Activation("softmax", name="softmax")]
+    model = keras.Sequential(layers, name=f"mlp_{seed}")
+    fan_in = [w.shape[0] for w in model.get_weights() if w.ndim == 2]
+    weights = []
+    for w in model.get_weights():
+        scale = np.sqrt(2.0 / fan_in[len(weights) // 2]) if w.ndim == 2 else 0.1
+        weights.append((rng.normal(scale=scale, size=w.shape)).astype(np.float32))
+    model.set_weights(weights)
     return model
 
 

@@ -10,11 +10,16 @@ plugin. What this module adds is the plumbing around them:
 * the course configuration is read from the repository's ``nbgrader_config.py``; only the paths
   are pointed at the grading directory, and the source stays ``solutions/``;
 * submissions are checked and repaired (:mod:`course_lib.grading.submissions`) before nbgrader
-  sees them, and every student is graded on their own, so one broken notebook never stops the batch.
+  sees them, and every student is graded on their own, so one broken notebook never stops the batch;
+* lines that change the tools the tests use are kept for review: ``reports/<assignment>_review.json``,
+  the ``review`` column of the CSV and the ``scores`` table;
+* feedback shows the results of the hidden tests, not their source
+  (:class:`~course_lib.grading.preprocessors.HideHiddenTests`).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -31,15 +36,15 @@ from course_lib.grading import submissions
 warnings.filterwarnings("ignore", category=SAWarning, module="nbgrader")
 
 __all__ = [
-    "REPOSITORY",
+    "COURSE_ROOT",
     "Course",
     "assignments",
 ]
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+COURSE_ROOT = Path(__file__).resolve().parents[2]  # the repository folder (solutions/, exercises/, nbgrader_config.py)
 
 
-def assignments(repo: Path = REPOSITORY) -> list[str]:
+def assignments(repo: Path = COURSE_ROOT) -> list[str]:
     """Assignment ids: the folders of ``solutions/`` that hold a notebook."""
     return sorted(p.name for p in (Path(repo) / "solutions").iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
@@ -49,6 +54,14 @@ def _tools_on_path() -> None:
     tools = str(Path(sys.executable).parent)
     if tools not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = tools + os.pathsep + os.environ.get("PATH", "")
+
+
+# nbgrader's feedback steps with the hidden tests' source taken out (their results stay).
+FEEDBACK_PREPROCESSORS = [
+    "nbgrader.preprocessors.GetGrades",
+    "course_lib.grading.preprocessors.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
 
 
 @dataclass(frozen=True)
@@ -82,8 +95,8 @@ class Course:
     ``timeout``), so that a student's infinite loop costs little time.
     """
 
-    grading_root: Path = field(default_factory=lambda: REPOSITORY / "grading")
-    repo: Path = REPOSITORY
+    grading_root: Path = field(default_factory=lambda: COURSE_ROOT / "grading")
+    repo: Path = COURSE_ROOT
     timeout: int | None = None
     test_cell_timeout: int | None = None
 
@@ -103,6 +116,7 @@ class Course:
         config.CourseDirectory.release_directory = str(release_directory or (self.grading_root / "release"))
         config.CourseDirectory.db_url = f"sqlite:///{self.grading_root / 'gradebook.db'}"
         config.Exchange.root = str(self.grading_root / "exchange")  # never the system-wide exchange
+        config.GenerateFeedback.preprocessors = FEEDBACK_PREPROCESSORS
         if self.timeout is not None:
             config.Execute.timeout = int(self.timeout)
         if self.test_cell_timeout is not None:
@@ -129,7 +143,8 @@ class Course:
             f"load_subconfig({str(self.repo / 'nbgrader_config.py')!r})  # noqa: F821\n"
             f"c.CourseDirectory.root = {str(self.grading_root)!r}\n"
             f"c.CourseDirectory.source_directory = {str(self.repo / 'solutions')!r}\n"
-            f"c.CourseDirectory.release_directory = {str(self.grading_root / 'release')!r}\n",
+            f"c.CourseDirectory.release_directory = {str(self.grading_root / 'release')!r}\n"
+            f"c.GenerateFeedback.preprocessors = {FEEDBACK_PREPROCESSORS!r}\n",
             encoding="utf-8",
         )
         return path
@@ -172,7 +187,17 @@ class Course:
         release_dir = self.prepare(assignment)
         reports = submissions.check_submissions(self.grading_root, assignment, release_dir, repair=repair)
         self._write_report(assignment, "check", [str(r) for r in reports])
+        review = {r.student_id: [f.message for f in r.reviews] for r in reports}
+        self._review_path(assignment).write_text(json.dumps(review, indent=1, ensure_ascii=False), encoding="utf-8")
         return reports
+
+    def _review_path(self, assignment: str) -> Path:
+        return self.grading_root / "reports" / f"{assignment}_review.json"
+
+    def review(self, assignment: str) -> dict[str, list[str]]:
+        """``{student: [lines to review]}`` found by the last ``check`` of ``assignment`` (empty if none)."""
+        path = self._review_path(assignment)
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
     def students(self, assignment: str) -> list[str]:
         return sorted(p.parent.name for p in (self.grading_root / "submitted").glob(f"*/{assignment}") if p.is_dir())
@@ -213,17 +238,37 @@ class Course:
         plugin.to = str(to)
         with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gradebook:
             plugin.export(gradebook)
+        self._add_review_column(to)
         return to
 
-    def scores(self, assignment: str) -> dict[str, dict]:
-        """``{student: {"auto_score", "max_auto", "needs_manual", "cells": {grade_id: (score, max)}}}``.
+    def _add_review_column(self, path: Path) -> None:
+        """A ``review`` column: the lines of each submission that an instructor should look at."""
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if not rows:
+            return
+        reviews = {}
+        for assignment in {row["assignment"] for row in rows}:
+            reviews.update({(assignment, s): lines for s, lines in self.review(assignment).items()})
+        for row in rows:
+            row["review"] = "; ".join(reviews.get((row["assignment"], row["student_id"]), []))
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
 
-        Only autograded test cells count into ``auto_score``; written answers are listed in
-        ``needs_manual`` until they have been graded by hand.
+    def scores(self, assignment: str) -> dict[str, dict]:
+        """``{student: {"auto_score", "max_auto", "needs_manual", "cells", "lost", "review"}}``.
+
+        ``cells`` maps each autograded test cell to ``(score, max)`` and ``lost`` lists the cells
+        below their maximum. Only autograded test cells count into ``auto_score``; written answers
+        are listed in ``needs_manual`` until they have been graded by hand. ``review`` holds the
+        lines that ``check`` found for the instructor to look at.
         """
         from nbgrader.api import Gradebook
 
         config = self.config()
+        review = self.review(assignment)
         table = {}
         with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gradebook:
             for submission in gradebook.assignment_submissions(assignment):
@@ -239,6 +284,8 @@ class Course:
                     "max_auto": sum(top for _, top in cells.values()),
                     "needs_manual": sorted(manual),
                     "cells": cells,
+                    "lost": [cell for cell, (score, top) in cells.items() if score < top],
+                    "review": review.get(submission.student.id, []),
                 }
         return table
 
@@ -265,9 +312,3 @@ class Course:
         path = folder / f"{assignment}_{step}.txt"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
-
-
-def environment_summary() -> str:
-    """The settings that keep test cells free of stray stderr, as seen by this process."""
-    keys = ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "KERAS_BACKEND", "COURSE_LIB_OFFLINE")
-    return json.dumps({k: os.environ.get(k) for k in keys})
