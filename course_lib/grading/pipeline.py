@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SAWarning
 
-from course_lib.grading import submissions
+from course_lib.grading import execution, submissions
 
 # nbgrader's gradebook session warns about its own autoflush ordering while autograding; the
 # grades are right, and the instructor cannot act on it.
@@ -84,6 +84,12 @@ class GradingResult:
     success: bool
     log: str = ""
     error: str = ""
+    incidents: list[str] = field(default_factory=list)  # e.g. "the kernel died (out of memory?) in cell …"
+
+    @property
+    def cause(self) -> str:
+        """Why nbgrader failed, from its log (its own error text says only 'see the above traceback')."""
+        return execution.failure_cause(self.log, self.error)
 
 
 @dataclass
@@ -93,12 +99,22 @@ class Course:
     ``timeout`` overrides the per-cell timeout of ``nbgrader_config.py``; ``test_cell_timeout``
     gives graded test cells their own, shorter limit (set-up cells that start TensorFlow keep
     ``timeout``), so that a student's infinite loop costs little time.
+
+    ``jobs`` > 1 executes that many submissions at once on a local Dask cluster; ``scheduler``
+    (``tcp://host:8786``) sends them to a running Dask cluster instead
+    (:class:`course_lib.grading.execution.ParallelAutograde`). ``sandbox``, ``memory_mb`` and
+    ``processes`` override the kernel sandbox of ``nbgrader_config.py`` (``SandboxedExecute``).
     """
 
     grading_root: Path = field(default_factory=lambda: COURSE_ROOT / "grading")
     repo: Path = COURSE_ROOT
     timeout: int | None = None
     test_cell_timeout: int | None = None
+    jobs: int = 1
+    scheduler: str | None = None
+    sandbox: bool | None = None
+    memory_mb: int | None = None
+    processes: int | None = None
 
     def __post_init__(self):
         self.grading_root = Path(self.grading_root).resolve()
@@ -121,14 +137,17 @@ class Course:
             config.Execute.timeout = int(self.timeout)
         if self.test_cell_timeout is not None:
             config.Execute.timeout_func = _TestCellTimeout(int(self.test_cell_timeout), int(config.Execute.timeout))
+        for name in ("sandbox", "memory_mb", "processes"):
+            if getattr(self, name) is not None:
+                setattr(config.SandboxedExecute, name, getattr(self, name))
         return config
 
-    def api(self, **kwargs):
+    def api(self, *, config=None, **kwargs):
         _tools_on_path()
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 
-        config = self.config(**kwargs)
+        config = config if config is not None else self.config(**kwargs)
         self.grading_root.mkdir(parents=True, exist_ok=True)
         self._write_local_config()
         return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
@@ -203,22 +222,52 @@ class Course:
         return sorted(p.parent.name for p in (self.grading_root / "submitted").glob(f"*/{assignment}") if p.is_dir())
 
     def autograde(self, assignment: str, students=None) -> list[GradingResult]:
-        """nbgrader ``autograde``, one student at a time (a failure is recorded, the batch goes on)."""
+        """nbgrader ``autograde`` of every student (a failure is recorded, the batch goes on).
+
+        Serial with ``jobs`` = 1; otherwise the executions run on Dask and nbgrader records the
+        results one at a time, as they come (:class:`~course_lib.grading.execution.ParallelAutograde`).
+        """
         api = self.api()
         self._check(api.generate_assignment(assignment, force=True), f"preparing {assignment}")
-        results = []
-        for student in students or self.students(assignment):
-            outcome = api.autograde(assignment, student, force=True, create=True)
-            results.append(
-                GradingResult(student, bool(outcome.get("success")), outcome.get("log", ""), outcome.get("error", ""))
+        students = list(students or self.students(assignment))
+        if self.jobs > 1 or self.scheduler:
+            parallel = execution.ParallelAutograde(jobs=self.jobs, scheduler=self.scheduler)
+            outcomes = parallel.run(lambda config: self.api(config=config), self.config(), assignment, students)
+        else:
+            outcomes = {student: api.autograde(assignment, student, force=True, create=True) for student in students}
+        results = [
+            GradingResult(
+                student,
+                bool(outcome.get("success")),
+                outcome.get("log", ""),
+                outcome.get("error", ""),
+                execution.take_incidents(assignment, student),
             )
-        failed = [
-            f"{r.student_id}: {r.error.strip().splitlines()[-1] if r.error.strip() else 'failed'}"
-            for r in results
-            if not r.success
+            for student, outcome in outcomes.items()
         ]
-        self._write_report(assignment, "autograde", failed or ["every submission was graded"])
+        self._record_incidents(assignment, results)
+        failed = [f"{r.student_id}: {r.cause}" for r in results if not r.success]
+        noted = [f"{r.student_id}: {note}" for r in results for note in r.incidents]
+        self._write_report(assignment, "autograde", failed + noted or ["every submission was graded"])
         return results
+
+    def _incidents_path(self, assignment: str) -> Path:
+        return self.grading_root / "reports" / f"{assignment}_incidents.json"
+
+    def incidents(self, assignment: str) -> dict[str, list[str]]:
+        """``{student: [what went wrong while executing]}`` from the latest autograding of each student."""
+        path = self._incidents_path(assignment)
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def _record_incidents(self, assignment: str, results) -> None:
+        table = self.incidents(assignment)
+        for result in results:
+            table.pop(result.student_id, None)
+            if result.incidents:
+                table[result.student_id] = result.incidents
+        path = self._incidents_path(assignment)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(table, indent=1, sort_keys=True), encoding="utf-8")
 
     def feedback(self, assignment: str, students=None) -> Path:
         """nbgrader ``generate_feedback``: one HTML file per student in ``feedback/``."""
@@ -239,6 +288,7 @@ class Course:
         with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gradebook:
             plugin.export(gradebook)
         self._add_review_column(to)
+        execution.add_incident_column(to, self.grading_root / "reports")
         return to
 
     def _add_review_column(self, path: Path) -> None:
@@ -258,18 +308,19 @@ class Course:
             writer.writerows(rows)
 
     def scores(self, assignment: str) -> dict[str, dict]:
-        """``{student: {"auto_score", "max_auto", "needs_manual", "cells", "lost", "review"}}``.
+        """``{student: {"auto_score", "max_auto", "needs_manual", "cells", "lost", "review", "incidents"}}``.
 
         ``cells`` maps each autograded test cell to ``(score, max)`` and ``lost`` lists the cells
         below their maximum. Only autograded test cells count into ``auto_score``; written answers
         are listed in ``needs_manual`` until they have been graded by hand. ``review`` holds the
-        lines that ``check`` found for the instructor to look at.
+        lines that ``check`` found for the instructor to look at, ``incidents`` what went wrong while
+        the notebook ran (a kernel that died).
         """
         from nbgrader.api import Gradebook
 
         config = self.config()
         review = self.review(assignment)
-        table = {}
+        table, incidents = {}, self.incidents(assignment)
         with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gradebook:
             for submission in gradebook.assignment_submissions(assignment):
                 cells, manual = {}, []
@@ -280,6 +331,7 @@ class Course:
                         elif grade.needs_manual_grade:
                             manual.append(grade.name)
                 table[submission.student.id] = {
+                    "incidents": incidents.get(submission.student.id, []),
                     "auto_score": sum(score for score, _ in cells.values()),
                     "max_auto": sum(top for _, top in cells.values()),
                     "needs_manual": sorted(manual),
