@@ -13,7 +13,7 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import nbformat
 import pytest
@@ -22,6 +22,8 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from notebooks import ROOT, error_outputs, stderr_outputs
 from packaging.requirements import Requirement
+
+from course_lib.grading.submissions import student_id_from_name
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import colab_replica  # noqa: E402
@@ -96,6 +98,37 @@ def test_changes_lists_each_colab_package_with_both_versions():
     assert "ipython: Colab has 7.34.0, the set-up cell would install 9.18.1" in colab_replica.describe(
         colab_replica.changes(would_install, colab)
     )
+
+
+def _markdown_before_setup(path: Path) -> list[str]:
+    cells = nbformat.read(path, as_version=4).cells
+    first_code = next(index for index, cell in enumerate(cells) if cell.cell_type == "code")
+    return [cell.source for cell in cells[: first_code + 2] if cell.cell_type == "markdown"]
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=_ids(EXERCISES))
+def test_every_exercise_starts_with_what_a_colab_student_must_do(path):
+    cells = nbformat.read(path, as_version=4).cells
+    first_code = next(index for index, cell in enumerate(cells) if cell.cell_type == "code")
+    text = "\n".join(cell.source for cell in cells[:first_code] if cell.cell_type == "markdown")
+    steps = ["Save a copy in Drive", "set-up cell", "Restart session and run all", "Download .ipynb"]
+    missing = [step for step in steps if step not in text]
+    assert not missing, f"the opening cells (before the set-up cell) do not say: {missing}"
+    assert (
+        text.index("Save a copy in Drive") < text.index("Restart session and run all") < text.index("Download .ipynb")
+    )
+    # the name `python -m course_lib.grading collect` reads the student id from
+    assert f"`<student id>_{path.stem}.ipynb`" in text
+    example = re.search(rf"`([^`<>]+)_{path.stem}\.ipynb`", text)
+    assert example, "give an example file name"
+    assert student_id_from_name(PurePosixPath(example[0].strip("`"))) == example[1], "collect reads another id"
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=_ids(LECTURES))
+def test_every_lecture_says_how_to_pick_a_gpu_and_that_only_speed_changes(path):
+    text = "\n".join(_markdown_before_setup(path))
+    assert "Change runtime type" in text and "GPU" in text
+    assert "Nothing but speed changes" in text
 
 
 # ----------------------------------------------------------------------------------------------------
