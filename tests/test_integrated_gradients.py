@@ -9,7 +9,7 @@ import toy_models as tm
 from scipy import ndimage
 
 import course_lib as cl
-from course_lib.attribution._common import predict_logits
+from course_lib._batching import predict_logits
 
 ig_module = sys.modules["course_lib.attribution.integrated_gradients"]
 METHODS = ("gausslegendre", "riemann_trapezoid", "riemann_midpoint")

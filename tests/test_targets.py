@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import course_lib as cl
-from course_lib.attribution._common import predict_logits
+from course_lib._batching import predict_logits
 
 # method name → fast options (few steps/samples, coarse patches)
 METHOD_OPTIONS = {
