@@ -28,6 +28,7 @@ class Case:
     ``lost``: the test cells that must score zero; every other test cell must get full points.
     ``member``: file name inside the zip (default ``<student>_<assignment>.ipynb``).
     ``finding``: text that the check report of this student must contain.
+    ``review``: text of the finding that flags this student for review (``None``: no review finding at all).
     """
 
     student: str
@@ -35,6 +36,7 @@ class Case:
     lost: tuple[str, ...] = ()
     member: str | None = None
     finding: str | None = None
+    review: str | None = None
 
 
 def answered(answered_nb, release):
@@ -43,6 +45,15 @@ def answered(answered_nb, release):
 
 def untouched(answered_nb, release):
     return release
+
+
+def unanswered(grade_id: str):
+    """The answered notebook with the answer cell ``grade_id`` left as released (a task the student skipped)."""
+
+    def apply(answered_nb, release):
+        return mut.set_source(answered_nb, grade_id, release.cells[mut.find_cell(release, grade_id)].source)
+
+    return apply
 
 
 def edit(*steps):
@@ -107,3 +118,87 @@ def assert_lost_exactly(outcome, case: Case, every_test) -> None:
         assert score == expected, (
             f"{case.student}: {cell} scored {score} of {top}, expected {expected}; all: {row['cells']}"
         )
+
+
+def assert_batch_complete(course, outcome, assignment: str, cases, refused: set[str]) -> None:
+    """Every student is in the gradebook, the CSV and has feedback; exactly ``refused`` zip members were refused."""
+    students = {case.student for case in cases}
+    assert set(outcome["scores"]) == students, "the gradebook must hold every student"
+    assert all(result.success for result in outcome["graded"]), [r.error for r in outcome["graded"] if not r.success]
+    assert {c.source for c in outcome["collected"] if c.path is None and not c.student_id} == refused
+    for student in students:
+        assert list((course.grading_root / "feedback" / student / assignment).glob("*.html")), (
+            f"no feedback for {student}"
+        )
+    csv_text = outcome["csv"].read_text()
+    assert all(student in csv_text for student in students)
+    conventional = [c for c in outcome["collected"] if c.path and c.source == f"{c.student_id}_{assignment}.ipynb"]
+    assert conventional and not any(c.findings for c in conventional), "a conventional file name needs no report"
+    assert outcome["scores"]["solution"]["needs_manual"], "the answered written cells need a human grader"
+    assert outcome["scores"]["release"]["needs_manual"] == [], "unchanged written cells score 0 automatically"
+
+
+def check_report_text(outcome, student: str) -> str:
+    """Everything ``collect`` and ``check`` said about ``student``."""
+    text = "\n".join(str(r) for r in outcome["reports"] if r.student_id == student)
+    return text + "\n".join(str(f) for c in outcome["collected"] if c.student_id == student for f in c.findings)
+
+
+def assert_review_flags_exactly(course, outcome, case: Case) -> None:
+    """Review findings, the ``review`` of ``scores`` and the CSV column name exactly the students who tampered."""
+    import csv
+
+    reviews = [f.message for r in outcome["reports"] if r.student_id == case.student for f in r.reviews]
+    rows = [r for r in csv.DictReader(outcome["csv"].open()) if r["student_id"] == case.student]
+    if case.review is None:
+        assert not reviews and not outcome["scores"][case.student]["review"], reviews
+        assert all(not row["review"] for row in rows), rows
+    else:
+        assert any(case.review in message for message in reviews), reviews
+        assert outcome["scores"][case.student]["review"] == reviews
+        assert any(case.review in row["review"] for row in rows), rows
+
+
+def _hidden_lines(assignment: str) -> list[str]:
+    from course_lib.grading.preprocessors import split_hidden
+
+    solution = read_notebook(COURSE_ROOT / "solutions", assignment)
+    lines = [line.strip() for cell in solution.cells for line in split_hidden(cell.source)[1]]
+    return [line for line in lines if len(line) > 12 and not line.startswith("#")]
+
+
+def _visible_test_lines(assignment: str) -> list[str]:
+    release = read_notebook(COURSE_ROOT / "exercises", assignment)
+    tests = [
+        c
+        for c in release.cells
+        if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")
+    ]
+    return [line.strip() for cell in tests for line in cell.source.splitlines() if len(line.strip()) > 30]
+
+
+def _as_text(html_text: str) -> str:
+    """The text a reader sees: tags (also the syntax-highlighting spans) removed, entities decoded, spaces collapsed."""
+    import html
+    import re
+
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", html_text)).split())
+
+
+def assert_feedback_hides_hidden_tests(course, assignment: str) -> None:
+    """No line of a hidden test in any feedback file; the visible tests (same rendering) are found, and so
+    are the hidden tests' results."""
+    release = read_notebook(COURSE_ROOT / "exercises", assignment)
+    released_text = " ".join(" ".join(cell.source.split()) for cell in release.cells)
+    hidden = [" ".join(line.split()) for line in _hidden_lines(assignment)]
+    hidden = [line for line in hidden if line not in released_text]  # generic lines the release shows anyway
+    visible = [" ".join(line.split()) for line in _visible_test_lines(assignment)]
+    assert hidden and visible
+    files = sorted((course.grading_root / "feedback").glob(f"*/{assignment}/*.html"))
+    assert files
+    for path in files:
+        text = _as_text(path.read_text(encoding="utf-8"))
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, f"{path}: hidden-test lines in the feedback: {leaked[:3]}"
+        assert any(line in text for line in visible), f"{path}: the scan cannot see code at all"
+        assert "hidden tests: they ran when grading" in text
