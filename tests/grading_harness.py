@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from course_lib.grading import mutations as mut
 from course_lib.grading.pipeline import COURSE_ROOT, Course
@@ -121,11 +122,19 @@ def assert_lost_exactly(outcome, case: Case, every_test) -> None:
 
 
 def assert_batch_complete(course, outcome, assignment: str, cases, refused: set[str]) -> None:
-    """Every student is in the gradebook, the CSV and has feedback; exactly ``refused`` zip members were refused."""
+    """Every student is in the gradebook, the CSV and has feedback; exactly ``refused`` zip members were refused
+    and none of them was written anywhere."""
     students = {case.student for case in cases}
     assert set(outcome["scores"]) == students, "the gradebook must hold every student"
     assert all(result.success for result in outcome["graded"]), [r.error for r in outcome["graded"] if not r.success]
     assert {c.source for c in outcome["collected"] if c.path is None and not c.student_id} == refused
+    for name in refused:
+        places = (
+            [Path(name)]
+            if name.startswith("/")
+            else [d / name for d in (course.grading_root / "submitted", course.grading_root)]
+        )
+        assert not any(place.resolve().exists() for place in places), f"{name} was written"
     for student in students:
         assert list((course.grading_root / "feedback" / student / assignment).glob("*.html")), (
             f"no feedback for {student}"
@@ -202,3 +211,53 @@ def assert_feedback_hides_hidden_tests(course, assignment: str) -> None:
         assert not leaked, f"{path}: hidden-test lines in the feedback: {leaked[:3]}"
         assert any(line in text for line in visible), f"{path}: the scan cannot see code at all"
         assert "hidden tests: they ran when grading" in text
+
+
+def batch_tests(cases: dict[str, list[Case]], every_test: dict[str, tuple[str, ...]], refused):
+    """The tests every pipeline file runs on its batches (they use the module's ``graded`` fixture).
+
+    ``refused(assignment)``: the zip members that collection must refuse. Returns ``{name: test}``; a test
+    module puts them in its namespace (``globals().update(...)``) so that pytest collects them.
+    """
+
+    every_case = [pytest.param(a, c, id=f"{a}-{c.student}") for a in cases for c in cases[a]]
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize(("assignment", "case"), every_case)
+    def test_each_submission_loses_exactly_the_expected_cells(graded, assignment, case):
+        _, outcome = graded(assignment)
+        assert_lost_exactly(outcome, case, every_test[assignment])
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("assignment", list(cases))
+    def test_batch_grades_every_student_with_feedback_and_refuses_unsafe_members(graded, assignment):
+        course, outcome = graded(assignment)
+        assert_batch_complete(course, outcome, assignment, cases[assignment], refused(assignment))
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize(("assignment", "case"), [p for p in every_case if p.values[1].finding])
+    def test_check_report_says_what_was_repaired(graded, assignment, case):
+        _, outcome = graded(assignment)
+        text = check_report_text(outcome, case.student)
+        assert case.finding in text, text
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize(("assignment", "case"), every_case)
+    def test_lines_that_change_the_tests_tools_are_flagged_for_review_and_nothing_else(graded, assignment, case):
+        course, outcome = graded(assignment)
+        assert_review_flags_exactly(course, outcome, case)
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("assignment", list(cases))
+    def test_feedback_shows_hidden_results_but_not_hidden_tests(graded, assignment):
+        course, _ = graded(assignment)
+        assert_feedback_hides_hidden_tests(course, assignment)
+
+    tests = (
+        test_each_submission_loses_exactly_the_expected_cells,
+        test_batch_grades_every_student_with_feedback_and_refuses_unsafe_members,
+        test_check_report_says_what_was_repaired,
+        test_lines_that_change_the_tests_tools_are_flagged_for_review_and_nothing_else,
+        test_feedback_shows_hidden_results_but_not_hidden_tests,
+    )
+    return {test.__name__: test for test in tests}

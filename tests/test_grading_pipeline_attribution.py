@@ -21,11 +21,7 @@ from grading_harness import (
     TEST_CELL_TIMEOUT,
     Case,
     answered,
-    assert_batch_complete,
-    assert_feedback_hides_hidden_tests,
-    assert_lost_exactly,
-    assert_review_flags_exactly,
-    check_report_text,
+    batch_tests,
     edit,
     grader,
     unanswered,
@@ -310,7 +306,13 @@ CASES: dict[str, list[Case]] = {
     ],
 }
 
-ALL_CASES = [pytest.param(a, c, id=f"{a}-{c.student}") for a in CASES for c in CASES[a]]
+
+def refused_members(assignment: str) -> set[str]:
+    return {f"../../escape_{assignment}.ipynb"}
+
+
+# the tests every pipeline file runs on its batches, bound as this module's test_* functions
+globals().update(batch_tests(CASES, EVERY_TEST, refused_members))
 
 
 @pytest.fixture(scope="module")
@@ -323,43 +325,6 @@ def graded(tmp_path_factory):
         timeout=240,
         test_cell_timeout=TEST_CELL_TIMEOUT * 3,
     )
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("assignment", "case"), ALL_CASES)
-def test_each_submission_loses_exactly_the_expected_cells(graded, assignment, case):
-    _, outcome = graded(assignment)
-    assert_lost_exactly(outcome, case, EVERY_TEST[assignment])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", list(CASES))
-def test_batch_grades_every_student_with_feedback_and_refuses_unsafe_members(graded, assignment):
-    course, outcome = graded(assignment)
-    assert_batch_complete(course, outcome, assignment, CASES[assignment], {f"../../escape_{assignment}.ipynb"})
-    assert not (course.grading_root.parent.parent / f"escape_{assignment}.ipynb").exists()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("assignment", "case"), [p for p in ALL_CASES if p.values[1].finding])
-def test_check_report_says_what_was_repaired(graded, assignment, case):
-    _, outcome = graded(assignment)
-    text = check_report_text(outcome, case.student)
-    assert case.finding in text, text
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("assignment", "case"), ALL_CASES)
-def test_lines_that_change_the_tests_tools_are_flagged_for_review_and_nothing_else(graded, assignment, case):
-    course, outcome = graded(assignment)
-    assert_review_flags_exactly(course, outcome, case)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", list(CASES))
-def test_feedback_shows_hidden_results_but_not_hidden_tests(graded, assignment):
-    course, _ = graded(assignment)
-    assert_feedback_hides_hidden_tests(course, assignment)
 
 
 @pytest.mark.slow
