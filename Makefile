@@ -32,6 +32,7 @@ $(VENV)/.course-installed: pyproject.toml | $(BIN)/python
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	bash scripts/install_browser.sh
+	bash scripts/install_bubblewrap.sh
 	touch $(VENV)/.course-installed $@
 
 lint: $(VENV)/.test-installed
