@@ -90,7 +90,9 @@ def main(argv=None) -> None:
         serial, serial_scores = grade_batch(Path(scratch), "serial", args.assignment, args.students, 1)
         print(f"serial:   {args.students} submissions in {serial:7.1f} s ({serial / args.students:.1f} s each)")
         parallel, parallel_scores = grade_batch(Path(scratch), "parallel", args.assignment, args.students, args.jobs)
-        print(f"--jobs {args.jobs}: {args.students} submissions in {parallel:7.1f} s ({parallel / args.students:.1f} s each)")
+        print(
+            f"--jobs {args.jobs}: {args.students} submissions in {parallel:7.1f} s ({parallel / args.students:.1f} s each)"
+        )
     print(f"speed-up: {serial / parallel:.2f}x; identical scores: {serial_scores == parallel_scores}")
     with_sandbox, without = sandbox_cost()
     print(
