@@ -24,7 +24,7 @@ os.environ.setdefault("COURSE_LIB_OFFLINE", "1")
 import nbformat  # noqa: E402
 
 from course_lib.grading import mutations  # noqa: E402
-from course_lib.grading.pipeline import REPOSITORY, Course, assignments  # noqa: E402
+from course_lib.grading.pipeline import COURSE_ROOT, Course, assignments  # noqa: E402
 
 
 def _cpu_seconds() -> float:
@@ -34,8 +34,8 @@ def _cpu_seconds() -> float:
 
 
 def answered_submission(assignment: str) -> str:
-    release = nbformat.read(REPOSITORY / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
-    solution = nbformat.read(REPOSITORY / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    release = nbformat.read(COURSE_ROOT / "exercises" / assignment / f"{assignment}.ipynb", as_version=4)
+    solution = nbformat.read(COURSE_ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
     buffer = io.StringIO()
     nbformat.write(mutations.answered_release(release, solution), buffer)
     return buffer.getvalue()
@@ -75,4 +75,4 @@ def main(selected) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or [a for a in assignments() if (REPOSITORY / "exercises" / a).is_dir()])
+    main(sys.argv[1:] or [a for a in assignments() if (COURSE_ROOT / "exercises" / a).is_dir()])

@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 from course_lib.grading import mutations as mut
-from course_lib.grading.pipeline import REPOSITORY, Course
+from course_lib.grading.pipeline import COURSE_ROOT, Course
 
 TEST_CELL_TIMEOUT = 20  # seconds per test cell in these tests (an infinite loop costs this much)
 
@@ -63,8 +63,8 @@ def read_notebook(folder: Path, assignment: str):
 
 def zip_of_submissions(assignment: str, cases, path: Path, unsafe_members: dict[str, bytes]) -> Path:
     """Write every case's handed-in notebook into one zip, as an LMS export would, plus ``unsafe_members``."""
-    release = read_notebook(REPOSITORY / "exercises", assignment)
-    full = mut.answered_release(release, read_notebook(REPOSITORY / "solutions", assignment))
+    release = read_notebook(COURSE_ROOT / "exercises", assignment)
+    full = mut.answered_release(release, read_notebook(COURSE_ROOT / "solutions", assignment))
     with zipfile.ZipFile(path, "w") as archive:
         for case in cases:
             handed_in = case.edit(copy.deepcopy(full), copy.deepcopy(release))

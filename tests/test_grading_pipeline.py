@@ -25,7 +25,7 @@ from grading_harness import (
 from nbformat.notebooknode import from_dict
 
 from course_lib.grading import mutations as mut
-from course_lib.grading.pipeline import REPOSITORY
+from course_lib.grading.pipeline import COURSE_ROOT
 from course_lib.grading.preprocessors import RelabelStderr
 from course_lib.grading.submissions import check_notebook
 
@@ -293,8 +293,8 @@ def test_stderr_no_longer_zeroes_a_passing_test_but_errors_still_do():
 
 @pytest.mark.parametrize("assignment", list(CASES))
 def test_check_restores_stripped_deleted_and_duplicated_cells(assignment):
-    release = _read(REPOSITORY / "exercises", assignment)
-    full = mut.answered_release(release, _read(REPOSITORY / "solutions", assignment))
+    release = _read(COURSE_ROOT / "exercises", assignment)
+    full = mut.answered_release(release, _read(COURSE_ROOT / "solutions", assignment))
     graded_ids = [c.metadata["nbgrader"]["grade_id"] for c in release.cells if "nbgrader" in c.metadata]
     tests = [g for g in graded_ids if g.startswith("test_")]
     damaged = mut.strip_nbgrader_metadata(mut.delete_cell(mut.duplicate_cell(full, tests[0]), tests[1]))

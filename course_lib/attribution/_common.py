@@ -18,13 +18,13 @@ This module is private (no ``__all__``); its names are stable because sibling mo
 
 from __future__ import annotations
 
-import weakref
 from typing import NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from course_lib._cache import compiled
 from course_lib._graph import _is_chain, flat_layers, logits_model
 from course_lib._validation import as_batch, check_input_shape, resolve_targets
 
@@ -36,32 +36,10 @@ activations stay in cache) than in batches of 128 or more — integrated gradien
 32 digits took ≈ 31× one plain gradient in chunks of 32 images against ≈ 80× in chunks of 128
 (``benchmarks/attribution.py``). Pass a larger ``batch_size`` on a GPU."""
 
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _model_cache(model: keras.Model) -> dict:
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
-    cache = _CACHE.get(model)
-    if cache is None:
-        cache = _CACHE[model] = {}
-    return cache
-
 
 def logits_of(model: keras.Model) -> keras.Model:
     """The model that returns pre-softmax class scores (built once per model and cached)."""
-    cache = _model_cache(model)
-    if "logits" not in cache:
-        cache["logits"] = logits_model(model)
-    return cache["logits"]
-
-
-def cached(model: keras.Model, key, build):
-    """``build()`` once per ``(model, key)``; used to keep one compiled function per model."""
-    cache = _model_cache(model)
-    if key not in cache:
-        cache[key] = build()
-    return cache[key]
+    return compiled(model, "logits", lambda: logits_model(model))
 
 
 class Prepared(NamedTuple):
@@ -82,7 +60,9 @@ def prepare(model: keras.Model, x, target=None) -> Prepared:
 
     ``target=None`` needs the predicted classes, hence one forward pass; an int or an array does not.
     """
-    x = as_batch(x)
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+    x = as_batch(x, rank=len(model.inputs[0].shape) if getattr(model, "inputs", None) else 4)
     check_input_shape(model, x)
     lm = logits_of(model)
     if target is None:
@@ -133,7 +113,7 @@ def map_chunks(run, arrays, batch_size: int | None):
 def predict_logits(model: keras.Model, x, *, batch_size: int | None = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """Pre-softmax scores (B, n_classes) as float32 numpy, in compiled chunks."""
     lm = logits_of(model)
-    run = cached(model, "logits_fn", lambda: tf.function(lambda t: lm(t, training=False), reduce_retracing=True))
+    run = compiled(model, "logits_fn", lambda: tf.function(lambda t: lm(t, training=False), reduce_retracing=True))
     return map_chunks(run, [np.asarray(x, dtype=np.float32)], batch_size)
 
 
@@ -150,7 +130,7 @@ def input_gradients(model: keras.Model, x, targets, *, batch_size: int | None = 
     so the batch is processed in compiled chunks of at most ``batch_size``.
     """
     lm = logits_of(model)
-    run = cached(
+    run = compiled(
         model, "gradient_fn", lambda: tf.function(lambda x, t: score_gradient(lm, x, t), reduce_retracing=True)
     )
     arrays = [np.asarray(x, dtype=np.float32), np.asarray(targets, dtype=np.int32)]

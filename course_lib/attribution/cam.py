@@ -32,9 +32,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from course_lib._cache import compiled
 from course_lib._graph import _has_softmax_activation, flat_layers, get_layer, is_softmax_layer, outputs_model
 from course_lib._validation import as_batch, check_input_shape, resolve_targets
-from course_lib.attribution._common import DEFAULT_BATCH_SIZE, cached, map_chunks, n_classes, select
+from course_lib.attribution._common import DEFAULT_BATCH_SIZE, map_chunks, n_classes, select
 from course_lib.postprocess import upsample_bilinear
 
 __all__ = ["class_activation_maps", "cam", "grad_cam"]
@@ -125,10 +126,10 @@ def _cam_parts(model: keras.Model):
 
 
 def _features_and_logits(model, feature_layer, x, batch_size):
-    fm = cached(
+    fm = compiled(
         model, ("cam_model", feature_layer.name), lambda: outputs_model(model, [feature_layer], with_logits=True)
     )
-    run = cached(
+    run = compiled(
         model,
         ("cam_fn", feature_layer.name),
         lambda: tf.function(lambda t: fm(t, training=False), reduce_retracing=True),
@@ -239,7 +240,7 @@ def grad_cam(
     else:
         logits = np.zeros((len(x), n_classes(model)), dtype=np.float32)
     targets = resolve_targets(target, logits)
-    run = cached(model, ("grad_cam", chosen.name), lambda: _grad_cam_fn(model, chosen))
+    run = compiled(model, ("grad_cam", chosen.name), lambda: _grad_cam_fn(model, chosen))
     maps = map_chunks(run, [x, targets], batch_size)
     if relu:
         maps = np.maximum(maps, 0.0)

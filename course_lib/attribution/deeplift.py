@@ -49,10 +49,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from course_lib._cache import compiled
 from course_lib._graph import is_softmax_layer
 from course_lib.attribution._common import (
     DEFAULT_BATCH_SIZE,
-    cached,
     chain_layers,
     completeness_gap,
     map_chunks,
@@ -219,14 +219,14 @@ def _walk(model_name: str, layers, h, n: int, maxpool: str, eps: float):
     return h
 
 
-def _deeplift_fn(model, maxpool: str, eps: float):
+def _deeplift_fn(model, maxpool: str):
     layers, name = (
         chain_layers(model, "deeplift"),
         model.name,
     )  # the closure keeps the layers, not the model (cache key)
 
     @tf.function(reduce_retracing=True)
-    def run(x, reference, targets):
+    def run(x, reference, targets, eps):
         n = tf.shape(x)[0]
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -282,6 +282,9 @@ def deeplift(
     prepared = prepare(model, x, target)
     x, targets = prepared.x, prepared.targets
     reference = make_baseline(x, baseline, seed=seed, blur_sigma=blur_sigma)
-    run = cached(model, ("deeplift", maxpool, float(eps)), lambda: _deeplift_fn(model, maxpool, float(eps)))
-    attributions, score_x, score_ref = map_chunks(run, [x, reference, targets], batch_size)
+    run = compiled(model, ("deeplift", maxpool), lambda: _deeplift_fn(model, maxpool))
+    eps = tf.constant(eps, tf.float32)
+    attributions, score_x, score_ref = map_chunks(
+        lambda *arrays: run(*arrays, eps), [x, reference, targets], batch_size
+    )
     return (attributions, completeness_gap(attributions, score_x, score_ref)) if return_delta else attributions

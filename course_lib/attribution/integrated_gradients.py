@@ -34,10 +34,10 @@ import numpy as np
 import tensorflow as tf
 from scipy import ndimage
 
+from course_lib._cache import compiled
 from course_lib._validation import as_batch
 from course_lib.attribution._common import (
     DEFAULT_BATCH_SIZE,
-    cached,
     chunks,
     completeness_gap,
     logits_of,
@@ -178,7 +178,7 @@ def integrated_gradients(
     prepared = prepare(model, x, target)
     x, targets = prepared.x, prepared.targets
     reference = make_baseline(x, baseline, seed=seed, blur_sigma=blur_sigma)
-    run = cached(model, "ig_fn", lambda: _path_gradient_fn(model))
+    run = compiled(model, "ig_fn", lambda: _path_gradient_fn(model))
     limit = batch_size or len(x) * len(alphas)
     alphas, weights = tf.constant(alphas), tf.constant(weights)
     mean_grads = np.zeros_like(x)

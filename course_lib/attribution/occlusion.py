@@ -26,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from course_lib._cache import compiled
 from course_lib.attribution._common import (
     DEFAULT_BATCH_SIZE,
-    cached,
     chunks,
     logits_of,
     pair,
@@ -120,7 +120,7 @@ def occlusion(
     x, targets = prepared.x, prepared.targets
     masks = occlusion_masks(x.shape[1:], patch, stride)
     n_masks = len(masks)
-    run = cached(model, "occlusion_fn", lambda: _occluded_scores_fn(model))
+    run = compiled(model, "occlusion_fn", lambda: _occluded_scores_fn(model))
     limit = batch_size or len(x) * n_masks
     occluded = np.zeros((len(x), n_masks), dtype=np.float32)
     masks_f = masks.astype(np.float32)

@@ -26,11 +26,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from course_lib._cache import compiled
 from course_lib._graph import get_layer, outputs_model
 from course_lib._validation import as_batch, check_index, check_input_shape
 from course_lib.attribution._common import (
     DEFAULT_BATCH_SIZE,
-    cached,
     is_plain_relu,
     map_chunks,
     pre_activation,
@@ -248,7 +248,7 @@ def deconvnet(model: keras.Model, x, layer, filter_index=None, *, keep: str = "m
     if keep not in ("map", "max"):
         raise ValueError(f"keep must be 'map' or 'max', got {keep!r}")
     chosen = get_layer(model, layer)
-    features = cached(model, ("features", chosen.name), lambda: outputs_model(model, [chosen]))
+    features = compiled(model, ("features", chosen.name), lambda: outputs_model(model, [chosen]))
     shape = tuple(features.outputs[0].shape)
     if len(shape) != 4:
         raise ValueError(
@@ -256,7 +256,7 @@ def deconvnet(model: keras.Model, x, layer, filter_index=None, *, keep: str = "m
             f"({type(chosen).__name__}) gives {shape}"
         )
     requested = _filter_indices(filter_index, len(x), shape[-1])
-    project = cached(model, ("deconvnet", chosen.name, keep), lambda: _projection_fn(features, keep))
+    project = compiled(model, ("deconvnet", chosen.name, keep), lambda: _projection_fn(features, keep))
     return project(tf.constant(x), tf.constant(requested)).numpy().astype(np.float32)
 
 
@@ -302,7 +302,7 @@ def guided_backprop(model: keras.Model, x, target=None, *, batch_size: int | Non
     normalisation).
     """
     prepared = prepare(model, x, target)
-    guided = cached(model, "guided_backprop", lambda: _guided_gradient_fn(prepared.logits))
+    guided = compiled(model, "guided_backprop", lambda: _guided_gradient_fn(prepared.logits))
     _, grads = map_chunks(guided, [prepared.x, prepared.targets], batch_size)
     return grads
 

@@ -326,8 +326,8 @@ def maximization_panel(
 ):
     """All optimised patterns (the chosen one framed), the chosen one large, a test digit, the ascent curve.
 
-    ``history`` is ``(F, steps)``; ``dead`` (F,) bool marks maps whose objective stayed zero
-    (drawn black, as in the lecture's Task 1: a dead map has no gradient, so nothing was optimised).
+    ``history`` is ``(F, steps)``; ``dead`` (F,) bool marks maps whose objective stayed zero: they
+    had no gradient, so their images are still the starting noise; they are drawn as they are and titled "dead".
     """
     images = _as_images(images)
     history = np.asarray(history, dtype=np.float32)
@@ -337,10 +337,9 @@ def maximization_panel(
     outer = fig.add_gridspec(1, 4, width_ratios=[3.4 if count > 1 else 1.0, 1.3, 1.3, 1.9], wspace=0.3)
     grid = outer[0].subgridspec(rows, columns, wspace=0.08, hspace=0.25)
     dead = np.zeros(count, dtype=bool) if dead is None else np.asarray(dead, dtype=bool)
-    shown = np.where(dead[:, None, None], 0.0, images) if images.ndim == 3 else images
     for index in range(count):
         ax = fig.add_subplot(grid[index // columns, index % columns])
-        image = shown[index]
+        image = images[index]
         _show(ax, image, cmap="gray", vmin=float(image.min()), vmax=float(image.max()) + 1e-6)
         if count > 1:
             label = f"{index} dead" if dead[index] else f"{index}"
@@ -348,7 +347,7 @@ def maximization_panel(
         if index == chosen and count > 1:
             _frame(ax)
     name = f"{layer} (whole layer)" if objective == "layer" else f"{layer}[{chosen}]"
-    _show(fig.add_subplot(outer[1]), shown[chosen], cmap="gray", title=f"{name}\n{objective} objective")
+    _show(fig.add_subplot(outer[1]), images[chosen], cmap="gray", title=f"{name}\n{objective} objective")
     _show(fig.add_subplot(outer[2]), _as_images(np.asarray(digit)[None])[0], title="a test digit")
     ax = fig.add_subplot(outer[3])
     curve = history[chosen] if history.ndim == 2 else history
@@ -409,16 +408,20 @@ def top_patches(images, projections, *, titles=None, size: float = 1.5, suptitle
 def pattern_grid(images, *, dead=None, titles=None, columns: int = 16, size: float = 0.75, suptitle=None, fig=None):
     """Optimised input patterns (activation maximisation), each on its own grey scale.
 
-    Patterns of ``dead`` maps (a bool per image: the objective stayed zero, nothing was optimised)
-    are drawn black and titled "dead", as in the lecture's Task 1 results.
+    Patterns of ``dead`` maps (a bool per image: the objective stayed zero, so the gradient was zero
+    and the ascent never moved) are still the starting noise; they are drawn as they are, titled
+    "dead" and framed in grey, so the figure shows what the optimisation really returned.
     """
     images = _as_images(images)
     dead = np.zeros(len(images), dtype=bool) if dead is None else np.asarray(dead, dtype=bool)
-    shown = np.where(dead.reshape(-1, *([1] * (images.ndim - 1))), 0.0, images)
     if titles is None:
         titles = [f"{index}" for index in range(len(images))]
     titles = [f"{title} dead" if is_dead else str(title) for title, is_dead in zip(titles, dead, strict=True)]
-    return image_grid(shown, titles=titles, columns=columns, size=size, suptitle=suptitle, fig=fig)
+    fig = image_grid(images, titles=titles, columns=columns, size=size, suptitle=suptitle, fig=fig)
+    for ax, is_dead in zip(fig.axes, dead, strict=False):
+        if is_dead:
+            _frame(ax, colour="0.6")
+    return fig
 
 
 def overlay_grid(

@@ -397,7 +397,7 @@ def maximization_explorer(
             return setting + " · one image for the whole layer (deep dream)"
         if dead[chosen]:
             return (
-                setting + f" · filter {chosen} is dead: its objective stayed 0, so the ascent never moved (drawn black)"
+                setting + f" · filter {chosen} is dead: its objective stayed 0, so no gradient moved its starting noise"
             )
         response = float(digit_response(digit, layer)[chosen])
         final = float(history[chosen, -1])
