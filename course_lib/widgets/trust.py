@@ -2,7 +2,8 @@
 
 - :func:`randomization_explorer`: the model-randomisation sanity check (Adebayo et al. 2018) with
   the randomisation depth as a slider. Controls ``digit``, ``method`` and ``depth`` (0 = intact,
-  k = the top k weighted layers re-drawn at random, cascading).
+  k = the top k weighted layers re-drawn at random, cascading); the methods include guided
+  backpropagation, the textbook failure of the check (Adebayo et al. 2018), and the DeconvNet.
 - :func:`clever_hans_explorer`: a digit with and without the watermark, explained for a clean model
   and for a model trained on watermarked data. Controls ``digit``, ``watermark`` (stamp on/off)
   and ``method``.
@@ -14,13 +15,24 @@ Both return a :class:`~course_lib.widgets.features.Explorer` (``.controls``, ``.
 from __future__ import annotations
 
 import ipywidgets as w
+import keras
 import numpy as np
 
+from course_lib._graph import flat_layers
 from course_lib.plotting import curves, heatmaps
 from course_lib.widgets.attribution import _Scored
 from course_lib.widgets.features import Explorer, _cache, _digit_slider
 
 __all__ = ["randomization_explorer", "clever_hans_explorer", "TRUST_METHODS"]
+
+
+def _deconvnet_last_conv(model, x, target=None):
+    """DeconvNet (lecture 02) of the strongest map of the model's last convolution; ``target`` is not used:
+    the projection starts below the logits, so it cannot depend on the class (Zeiler & Fergus 2014)."""
+    import course_lib as cl
+
+    last = [layer.name for layer in flat_layers(model) if isinstance(layer, keras.layers.Conv2D)][-1]
+    return cl.deconvnet(model, x, layer=last)
 
 
 def _methods():
@@ -31,10 +43,12 @@ def _methods():
         "gradient × input": cl.gradient_x_input,
         "LRP-ε": lambda model, x, target=None: cl.lrp(model, x, target, rule="epsilon", epsilon=0.1),
         "integrated gradients": lambda model, x, target=None: cl.integrated_gradients(model, x, target, steps=16),
+        "guided backprop": cl.guided_backprop,
+        "DeconvNet": _deconvnet_last_conv,
     }
 
 
-TRUST_METHODS = ("gradient", "gradient × input", "LRP-ε", "integrated gradients")
+TRUST_METHODS = ("gradient", "gradient × input", "LRP-ε", "integrated gradients", "guided backprop", "DeconvNet")
 
 
 def randomization_explorer(model, x, y=None, *, digit: int = 0, method: str = "gradient", seed: int = 0) -> Explorer:
