@@ -6,7 +6,7 @@ the stderr preprocessor) once per batch; that cost is reported separately.
 
     python benchmarks/autograde.py [ASSIGNMENT ...]
 
-Target (DESIGN.md §8): ≤ 20 s per submission on a 2-core CPU.
+Target (ARCHITECTURE.md §7): ≤ 20 s per submission on a 2-core CPU.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tiny Keras models whose attributions can be computed by hand (DESIGN.md §10).
+"""Tiny Keras models whose attributions can be computed by hand (ARCHITECTURE.md §7).
 
 Every course_lib method takes a batch of images ``(B, H, W, C)``. The toy networks therefore read a
 row image of shape ``(1, n, 1)`` — one pixel per input feature, one channel — flatten it, and then
@@ -83,7 +83,7 @@ def lrp_toy(*, separate_activations: bool = False) -> keras.Model:
     """``Input(1,3,1) → Flatten → Dense(3→3, all weights 2, no bias) → ReLU → Dense(3→1, all weights 3, no bias)``.
 
     At x = [1, 2, 3]: hidden = 2·6 = 12 per unit, f = 3·36 = 108; the ε rule (ε → 0) gives
-    R = [18, 36, 54] (DESIGN.md §10).
+    R = [18, 36, 54] (ARCHITECTURE.md §7).
     """
     act = None if separate_activations else "relu"
     layers = [
