@@ -12,7 +12,7 @@ from course_lib.postprocess import reduce_channels
 
 @pytest.mark.parametrize("separate", [False, True])
 def test_toy_network_values(separate):
-    """DESIGN §10: |∂f/∂x| = [[0,0],[1,1]], gradient × input = [[0,0],[3,−1]]."""
+    """The toy oracle (ARCHITECTURE.md §7): |∂f/∂x| = [[0,0],[1,1]], gradient × input = [[0,0],[3,−1]]."""
     model = tm.relu_toy(separate_activations=separate)
     grads = tm.flat(cl.saliency(model, tm.RELU_TOY_X))
     np.testing.assert_allclose(np.abs(grads), [[0, 0], [1, 1]])

@@ -91,13 +91,13 @@ def _unsupported(layer, why: str = "") -> ValueError:
     return ValueError(f"LRP does not support layer {layer.name!r} of type {type(layer).__name__}; {why}")
 
 
-def network_layers(model) -> list:
+def network_layers(model, *, nonnegative_input: bool = False) -> list:
     """The model as a list of :class:`LinearLayer` and :class:`RoutingLayer`, up to the pre-softmax scores."""
     layers = chain_layers(model, "LRP")
     if layers and is_softmax_layer(layers[-1]):
         layers = layers[:-1]
     steps = []
-    nonnegative = False  # is the signal known to be >= 0 here (after a ReLU)?
+    nonnegative = nonnegative_input  # is the signal known to be >= 0 here (the input's sign, then after a ReLU)?
     for index, layer in enumerate(layers):
         last = index == len(layers) - 1
         kind = layer_kind(layer)
@@ -181,22 +181,24 @@ def _propagate(steps, rules, x, targets):
     return relevance
 
 
-def _explainer(model, rules, *, numbers_as_tensors: bool = True):
+def _explainer(model, rules, *, nonnegative_input: bool, numbers_as_tensors: bool = True):
     """The compiled :func:`_propagate` for this model and composite (traced once per rule structure).
 
     The composite's float fields (ε, α, β, bounds) are the tensor argument ``values``, so a new ε
     reuses the graph. With ``numbers_as_tensors=False`` (a custom rule that needs its numbers in
-    Python) they are part of the key and baked into the graph.
+    Python) they are part of the key and baked into the graph. ``nonnegative_input`` (all of x ≥ 0,
+    e.g. pixels) lets the sign-splitting rules skip the negative part in the first layer too.
     """
     alive = []
     key = (
         "lrp",
         structural_key(rules, alive) if numbers_as_tensors else (structural_key(rules, alive), tuple(numbers(rules))),
+        "x >= 0" if nonnegative_input else "x signed",
     )
     keep_alive(model, alive)
 
     def build():
-        steps = network_layers(model)
+        steps = network_layers(model, nonnegative_input=nonnegative_input)
         first = next((step for step in steps if isinstance(step, LinearLayer)), None)  # sees the input pixels
 
         def run(x, targets, values):
@@ -261,9 +263,11 @@ def lrp(model, x, target=None, rule="epsilon", epsilon=1e-6, alpha=2.0, beta=1.0
     arguments = (tf.constant(x), tf.constant(targets), tf.constant(numbers(rules), tf.float32))
     python_rules = compiled(model, "lrp rules deciding in Python", set)  # keys whose numbers cannot be tensors
     key = structural_key(rules)
+    nonnegative = bool(x.min() >= 0.0)
     if key not in python_rules:
         try:
-            return _explainer(model, rules)(*arguments).numpy().astype(np.float32)
+            return _explainer(model, rules, nonnegative_input=nonnegative)(*arguments).numpy().astype(np.float32)
         except TypeError:  # a custom rule branches in Python on a float field: trace with the numbers fixed
             python_rules.add(key)
-    return _explainer(model, rules, numbers_as_tensors=False)(*arguments).numpy().astype(np.float32)
+    explain = _explainer(model, rules, nonnegative_input=nonnegative, numbers_as_tensors=False)
+    return explain(*arguments).numpy().astype(np.float32)
