@@ -27,7 +27,7 @@ from grading_harness import TEST_CELL_TIMEOUT, Case, answered, assert_lost_exact
 
 from course_lib.grading import execution, sandbox
 from course_lib.grading import mutations as mut
-from course_lib.grading.pipeline import REPOSITORY, Course
+from course_lib.grading.pipeline import COURSE_ROOT, Course
 
 pytestmark = pytest.mark.xdist_group("grading_sandbox")
 needs_bubblewrap = pytest.mark.skipif(bool(sandbox.available()), reason=f"no bubblewrap: {sandbox.available()}")
@@ -42,7 +42,7 @@ EVERY_TEST = (
     "test_completeness_gap_hidden",
 )
 COMPLETE = ("test_completeness_gap", "test_completeness_gap_hidden")
-ANSWER_KEY = REPOSITORY / "solutions" / EX5 / f"{EX5}.ipynb"
+ANSWER_KEY = COURSE_ROOT / "solutions" / EX5 / f"{EX5}.ipynb"
 MEMORY_MB, PROCESSES = 2048, 64
 
 FORK_LOOP = """import os, signal, time
