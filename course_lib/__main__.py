@@ -35,12 +35,14 @@ def main(argv=None) -> int:
 
     try:
         if args.command == "adopt":
-            changed = course.adopt(args.repository, args.branch)
+            changed = course.adopt(args.repository, args.branch, root=Path.cwd())
             print(
                 f"{len(changed)} files now point at github.com/{args.repository} ({args.branch}); review and commit them"
             )
         elif args.command == "student-edition":
-            copied = course.write_student_edition(args.target, repository=args.adopt, branch=args.branch)
+            copied = course.write_student_edition(
+                args.target, root=Path.cwd(), repository=args.adopt, branch=args.branch
+            )
             print(f"student edition: {len(copied)} files in {args.target} (no solutions/)")
         else:
             import course_lib  # noqa: F401  (quiet TensorFlow first)

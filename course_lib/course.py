@@ -66,7 +66,10 @@ def _check_address(repository: str, branch: str) -> None:
 
 def _current_address(root: Path) -> tuple[str, str]:
     """REPOSITORY and BRANCH as written in ``root``'s course.py (not this process's imported values)."""
-    text = (root / "course_lib" / "course.py").read_text()
+    path = root / "course_lib" / "course.py"
+    if not path.is_file():
+        raise ValueError(f"{root} is not the course repository (no course_lib/course.py); run this in its folder")
+    text = path.read_text()
     repository = re.search(r'^REPOSITORY = "([^"]+)"$', text, re.MULTILINE)
     branch = re.search(r'^BRANCH = "([^"]+)"$', text, re.MULTILINE)
     if not (repository and branch):
@@ -161,6 +164,7 @@ def write_student_edition(
     cells install from there. Returns the copied files (relative paths).
     """
     root, target = Path(root), Path(target)
+    _current_address(root)  # the course, not some other folder
     if target.exists() and any(target.iterdir()):
         raise FileExistsError(f"{target} is not empty; give a new or empty folder for the student edition")
     if target.resolve().is_relative_to(root.resolve()):

@@ -36,9 +36,7 @@ import keras
 import numpy as np
 from scipy import stats
 
-from course_lib._graph import flat_layers, get_layer
-from course_lib._validation import as_batch, check_input_shape, resolve_targets
-from course_lib.attribution._common import (
+from course_lib._batching import (
     DEFAULT_BATCH_SIZE,
     completeness_gap,
     predict_logits,
@@ -46,7 +44,9 @@ from course_lib.attribution._common import (
     score_difference,
     target_scores,
 )
-from course_lib.attribution.integrated_gradients import make_baseline
+from course_lib._graph import flat_layers, get_layer
+from course_lib._validation import as_batch, check_input_shape, resolve_targets
+from course_lib.attribution.baselines import make_baseline
 
 __all__ = [
     "completeness_delta",
@@ -70,6 +70,7 @@ __all__ = [
     "perturbation_reference",
     "PerturbationCurve",
     "RandomizationCheck",
+    "randomized_copy",
 ]
 
 REFERENCES = ("black", "blur", "mean")
@@ -124,28 +125,17 @@ class PerturbationCurve:
 
     def normalized(self) -> np.ndarray:
         """Scores divided by the intact score S_c(x) (the first point of a deletion curve, the last
-        of an insertion curve), so that every curve passes through 1 at the intact image."""
+        of an insertion curve), so that every curve passes through 1 at the intact image; NaN where
+        S_c(x) = 0."""
         intact = self.scores[:, :1] if self.mode == "deletion" else self.scores[:, -1:]
-        return self.scores / intact
-
-    def relative(self) -> np.ndarray:
-        """(S_k − S_c(x′)) / (S_c(x) − S_c(x′)): 1 at the intact image, 0 at the reference x′.
-
-        Comparable across networks and references; NaN where S_c(x) = S_c(x′) (nothing to explain).
-        Only for deletion and insertion curves, whose ends are x and x′.
-        """
-        if self.mode not in ("deletion", "insertion"):
-            raise ValueError(f"relative() needs a deletion or insertion curve, not {self.mode!r}")
-        intact, reference = (self.scores[:, :1], self.scores[:, -1:])
-        if self.mode == "insertion":
-            intact, reference = reference, intact
-        span = intact - reference
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(np.abs(span) > 1e-12, (self.scores - reference) / span, np.nan).astype(np.float32)
+            return np.where(intact != 0, self.scores / intact, np.nan).astype(np.float32)
 
-    def relative_auc(self) -> np.ndarray:
-        """Area under :meth:`relative` (B,): deletion — smaller is better; insertion — larger is better."""
-        return _area(self.relative(), self.fractions)
+    def normalized_auc(self) -> np.ndarray:
+        """Area under :meth:`normalized` (B,), NaN where S_c(x) = 0: deletion — smaller is better;
+        insertion — larger is better. Dimensionless, so comparable across networks."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _area(self.normalized(), self.fractions)
 
 
 DeletionCurve = PerturbationCurve  # the name under which the deletion result was introduced
@@ -352,6 +342,35 @@ def explainer(function, target_argument: str | None = "target", **fixed_options)
     return method
 
 
+def _copy(model):
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _layers_to_randomize(copy, model, layers) -> list:
+    """The layers of ``copy`` to randomise, in order: ``layers`` or every weighted layer, top first."""
+    if layers is None:
+        chosen = list(reversed(_weighted_layers(copy)))
+        if not chosen:
+            raise ValueError(f"model {model.name!r} has no layer with weights to randomise")
+        return chosen
+    return [get_layer(copy, layer if not isinstance(layer, keras.layers.Layer) else layer.name) for layer in layers]
+
+
+def randomized_copy(model, layers=None, seed: int = 0):
+    """A copy of ``model`` with ``layers`` (default: every weighted layer) randomised, top first.
+
+    The same draws as the last step of :func:`model_randomization_check` with the same ``seed``;
+    the original model is not touched.
+    """
+    copy = _copy(model)
+    rng = np.random.default_rng(seed)
+    for layer in _layers_to_randomize(copy, model, layers):
+        _randomize_layer(layer, rng)
+    return copy
+
+
 def model_randomization_check(
     model, x, method, target=None, layers=None, seed: int = 0, **method_options
 ) -> RandomizationCheck:
@@ -388,16 +407,8 @@ def model_randomization_check(
     targets = resolve_targets(target, predict_logits(model, x))
     original = np.asarray(method(model, x, target=targets, **method_options))
 
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    if layers is None:
-        chosen = list(reversed(_weighted_layers(copy)))
-        if not chosen:
-            raise ValueError(f"model {model.name!r} has no layer with weights to randomise")
-    else:
-        chosen = [
-            get_layer(copy, layer if not isinstance(layer, keras.layers.Layer) else layer.name) for layer in layers
-        ]
+    copy = _copy(model)
+    chosen = _layers_to_randomize(copy, model, layers)
     rng = np.random.default_rng(seed)
     explanations, similarity = [], []
     for layer in chosen:
@@ -483,20 +494,20 @@ def completeness_error(model, x, attributions, target=None, baseline=None, **bas
 
 
 def deletion_auc(model, x, attributions, target=None, *, reference="black", steps: int = 20, **options) -> np.ndarray:
-    """Area under the relative deletion curve (1 at x, 0 at the reference), float32 (B,); smaller is better.
+    """Area under the deletion curve divided by S_c(x) (so it starts at 1), float32 (B,); smaller is better.
 
-    :func:`deletion_curve` then :meth:`PerturbationCurve.relative_auc`. Samek et al., IEEE TNNLS 2017;
+    :func:`deletion_curve` then :meth:`PerturbationCurve.normalized_auc`. Samek et al., IEEE TNNLS 2017;
     Petsiuk et al., BMVC 2018.
     """
-    return deletion_curve(model, x, attributions, target, steps, reference=reference, **options).relative_auc()
+    return deletion_curve(model, x, attributions, target, steps, reference=reference, **options).normalized_auc()
 
 
 def insertion_auc(model, x, attributions, target=None, *, reference="blur", steps: int = 20, **options) -> np.ndarray:
-    """Area under the relative insertion curve (0 at the reference, 1 at x), float32 (B,); larger is better.
+    """Area under the insertion curve divided by S_c(x) (so it ends at 1), float32 (B,); larger is better.
 
-    :func:`insertion_curve` then :meth:`PerturbationCurve.relative_auc`. Petsiuk et al., BMVC 2018.
+    :func:`insertion_curve` then :meth:`PerturbationCurve.normalized_auc`. Petsiuk et al., BMVC 2018.
     """
-    return insertion_curve(model, x, attributions, target, steps, reference=reference, **options).relative_auc()
+    return insertion_curve(model, x, attributions, target, steps, reference=reference, **options).normalized_auc()
 
 
 _NEIGHBOURS = [(-1, 0, 1 / 6), (1, 0, 1 / 6), (0, -1, 1 / 6), (0, 1, 1 / 6)] + [
@@ -711,22 +722,32 @@ def max_sensitivity(
     x, targets = prepared.x, prepared.targets
     original = np.asarray(method(model, x, target=targets, **method_options), dtype=np.float64)
     noise = np.random.default_rng(seed).uniform(-radius, radius, size=(samples,) + x.shape).astype(np.float32)
-    noisy = (x[None] + noise).reshape((-1,) + x.shape[1:])
-    perturbed = np.asarray(method(model, noisy, target=np.tile(targets, samples), **method_options), np.float64)
-    perturbed = perturbed.reshape((samples,) + original.shape)
+    perturbed = np.stack(
+        [np.asarray(method(model, x + delta, target=targets, **method_options), np.float64) for delta in noise]
+    )  # one call per draw: the batch keeps its shape, so compiled functions are reused
     change = np.sqrt(((perturbed - original[None]) ** 2).reshape(samples, len(x), -1).sum(axis=-1)).max(axis=0)
     norm = np.sqrt((original**2).reshape(len(x), -1).sum(axis=-1))
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(norm > 0, change / norm, np.where(change > 0, np.inf, 0.0)).astype(np.float32)
 
 
-def model_randomization_score(model, x, method, target=None, *, seed: int = 0, **method_options) -> np.ndarray:
+def model_randomization_score(
+    model, x, method, target=None, *, seed: int = 0, randomized=None, **method_options
+) -> np.ndarray:
     """Spearman rank correlation between the explanation and that of the fully randomised model, float32 (B,).
 
-    The last step of :func:`model_randomization_check` (every weighted layer randomised, top down):
-    near 0 = the method depends on the weights, as it should; near 1 = it does not (a failed check).
+    Equal to the last step of :func:`model_randomization_check` (every weighted layer randomised,
+    top down, same ``seed``) without the intermediate steps; pass ``randomized`` (from
+    :func:`randomized_copy`) to score several methods against one copy. Near 0 = the method
+    depends on the weights, as it should; near 1 = it does not (a failed check).
 
     Reference: J. Adebayo, J. Gilmer, M. Muelly, I. Goodfellow, M. Hardt, B. Kim, "Sanity Checks for
     Saliency Maps", NeurIPS 2018.
     """
-    return model_randomization_check(model, x, method, target, seed=seed, **method_options).similarity[-1]
+    if not callable(method):
+        raise TypeError(f"method must be a callable like course_lib.saliency, got {type(method).__name__}")
+    x = as_batch(x)
+    targets = resolve_targets(target, predict_logits(model, x))
+    randomized = randomized_copy(model, seed=seed) if randomized is None else randomized
+    original = np.asarray(method(model, x, target=targets, **method_options))
+    return _spearman(original, np.asarray(method(randomized, x, target=targets, **method_options)))

@@ -1,6 +1,6 @@
 """The course's two networks, their shipped weights, and the command that trains them.
 
-Architectures follow the lecture's tutorial (DESIGN.md §4). Both end in
+Architectures follow the lecture's tutorial. Both end in
 ``Dense(logits) → Activation("softmax")`` so that the pre-softmax class scores, which every
 attribution method explains, are one layer away.
 

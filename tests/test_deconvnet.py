@@ -1,6 +1,6 @@
 """Transposed convolution, DeconvNet and guided backpropagation.
 
-Oracles: the 5×5 transposed convolution of DESIGN.md §10, Keras' own Conv2DTranspose layer, the
+Oracles: the 5×5 transposed convolution of ARCHITECTURE.md §7, Keras' own Conv2DTranspose layer, the
 transposed convolution of the kept feature map for a one-layer network, receptive fields, and
 hand-built networks on which the three ReLU backward rules must differ.
 """

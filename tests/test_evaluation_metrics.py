@@ -75,23 +75,24 @@ def test_completeness_error_by_hand():
     np.testing.assert_allclose(cl.completeness_error(model, X, 0.5 * exact), [0.5], rtol=1e-5)
 
 
-def test_relative_deletion_and_insertion_auc_by_hand():
+def test_deletion_and_insertion_auc_by_hand():
     """Ranking 1, 2, 3, 0 against the black reference: contributions w_i x_i leave in that order."""
     model = linear_model()
     ranking = np.array([0.1, 0.4, 0.3, 0.2], np.float32).reshape(1, 2, 2, 1)
     contributions = (W * X.ravel())[[1, 2, 3, 0]]
-    total = contributions.sum()
-    deletion = np.concatenate([[1.0], 1 - np.cumsum(contributions) / total])  # relative: 1 at x, 0 at x′
-    insertion = np.concatenate([[0.0], np.cumsum(contributions) / total])
+    intact = contributions.sum() + 0.5  # S(x) = w·x + b
+    deletion = np.concatenate([[intact], intact - np.cumsum(contributions)]) / intact  # starts at 1
+    insertion = np.concatenate([[0.5], 0.5 + np.cumsum(contributions)]) / intact  # ends at 1
     area = lambda v: (v[0] / 2 + v[1:-1].sum() + v[-1] / 2) / 4  # noqa: E731
     np.testing.assert_allclose(cl.deletion_auc(model, X, ranking, steps=4), [area(deletion)], rtol=1e-5)
     np.testing.assert_allclose(
         cl.insertion_auc(model, X, ranking, steps=4, reference="black"), [area(insertion)], rtol=1e-5
     )
     curve = cl.deletion_curve(model, X, ranking, steps=4)
-    np.testing.assert_allclose(curve.relative()[0], deletion, rtol=1e-5, atol=1e-6)
-    flat = cl.deletion_curve(model, np.zeros_like(X), ranking, steps=4)  # S(x) = S(x′): nothing to explain
-    assert np.isnan(flat.relative()).all()
+    np.testing.assert_allclose(curve.normalized()[0], deletion, rtol=1e-5, atol=1e-6)
+    silent = linear_model(bias=0.0)
+    flat = cl.deletion_curve(silent, np.zeros_like(X), ranking, steps=4)  # S(x) = 0: nothing to normalise by
+    assert np.isnan(flat.normalized()).all() and np.isnan(flat.normalized_auc()).all()
 
 
 def test_noisy_linear_imputation_by_hand(rng):
@@ -183,3 +184,23 @@ def test_model_randomization_score_by_hand():
     w1_new = rng.normal(0.0, w1.std(), size=w1.shape)
     expected = stats.spearmanr(np.abs(w1 @ w2)[:, 0], np.abs(w1_new @ w2_new)[:, 0]).statistic
     np.testing.assert_allclose(cl.model_randomization_score(model, X, cl.saliency, seed=5), [expected], atol=1e-6)
+
+
+def test_model_randomization_score_is_the_last_step_of_the_check():
+    model = keras.Sequential(
+        [
+            keras.Input((2, 2, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="relu", kernel_initializer=keras.initializers.RandomNormal(seed=1)),
+            keras.layers.Dense(2, kernel_initializer=keras.initializers.RandomNormal(seed=2)),
+        ]
+    )
+    x = np.random.default_rng(0).random((3, 2, 2, 1)).astype(np.float32)
+    check = cl.model_randomization_check(model, x, cl.gradient_x_input, seed=4)
+    np.testing.assert_allclose(
+        cl.model_randomization_score(model, x, cl.gradient_x_input, seed=4), check.similarity[-1]
+    )
+    targets = np.argmax(model.predict(x, verbose=0), axis=1)  # the check explains the intact model's classes
+    copy = cl.randomized_copy(model, seed=4)
+    np.testing.assert_allclose(cl.gradient_x_input(copy, x, target=targets), check.explanations[-1], atol=1e-6)
+    assert all(np.array_equal(a, b) for a, b in zip(copy.get_weights(), model.get_weights(), strict=True)) is False

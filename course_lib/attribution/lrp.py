@@ -27,16 +27,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from course_lib._batching import prepare, select
 from course_lib._cache import compiled, keep_alive, numbers, structural_key, with_numbers
-from course_lib._graph import is_softmax_layer
-from course_lib.attribution._common import chain_layers, is_plain_relu, prepare, select
+from course_lib._graph import activation_name, chain_layers, is_plain_relu, is_softmax_layer, layer_kind
 from course_lib.attribution.lrp_rules import ZBox, composite, identity, route
 
 __all__ = ["lrp"]
 
-_POOLING = (keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D)
-_ROUTING = (keras.layers.MaxPooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten, keras.layers.Dropout)
-SUPPORTED = "Dense, Conv2D, BatchNormalization, (Global)AveragePooling2D, (Global)MaxPooling2D, Flatten, Dropout, ReLU"
+SUPPORTED = (
+    "Dense, Conv2D, BatchNormalization, average and max pooling, Flatten, Reshape, padding, cropping, "
+    "Dropout, ReLU and linear activations"
+)
 
 
 @dataclass(eq=False)
@@ -85,55 +86,55 @@ class RoutingLayer:
         return self.function(a)
 
 
-def _activation_name(layer) -> str:
-    return getattr(getattr(layer, "activation", None), "__name__", "")
-
-
 def _unsupported(layer, why: str = "") -> ValueError:
     why = why or f"supported layers: {SUPPORTED}"
     return ValueError(f"LRP does not support layer {layer.name!r} of type {type(layer).__name__}; {why}")
 
 
-def network_layers(model) -> list:
+def network_layers(model, *, nonnegative_input: bool = False) -> list:
     """The model as a list of :class:`LinearLayer` and :class:`RoutingLayer`, up to the pre-softmax scores."""
     layers = chain_layers(model, "LRP")
     if layers and is_softmax_layer(layers[-1]):
         layers = layers[:-1]
     steps = []
-    nonnegative = False  # is the signal known to be >= 0 here (after a ReLU)?
+    nonnegative = nonnegative_input  # is the signal known to be >= 0 here (the input's sign, then after a ReLU)?
     for index, layer in enumerate(layers):
         last = index == len(layers) - 1
-        if isinstance(layer, keras.layers.BatchNormalization):
+        kind = layer_kind(layer)
+        if kind == "normalization":
             previous = steps[-1] if steps else None
             if not (isinstance(previous, LinearLayer) and previous.kind != "pool" and previous.norm is None):
                 raise _unsupported(layer, "a batch normalisation must follow a Dense/Conv2D layer without activation")
             if layer.axis not in (-1, len(layer.input.shape) - 1):
                 raise _unsupported(layer, "only a normalisation over the last (channel) axis can be merged")
             previous.norm = layer
-        elif isinstance(layer, keras.layers.Dense | keras.layers.Conv2D):
+        elif kind == "weighted" and isinstance(layer, keras.layers.Dense | keras.layers.Conv2D):
             if isinstance(layer, keras.layers.Conv2D) and (layer.data_format != "channels_last" or layer.groups != 1):
                 raise _unsupported(layer, "only channels_last convolutions without groups are supported")
-            kind = "dense" if isinstance(layer, keras.layers.Dense) else "conv"
-            steps.append(LinearLayer(layer, kind, nonnegative_input=nonnegative))
-            activation = _activation_name(layer)
+            steps.append(
+                LinearLayer(
+                    layer, "dense" if isinstance(layer, keras.layers.Dense) else "conv", nonnegative_input=nonnegative
+                )
+            )
+            activation = activation_name(layer)
             nonnegative = activation == "relu"
             if activation == "relu":
                 steps.append(RoutingLayer(f"{layer.name}/relu", layer.activation))
             elif activation != "linear" and not (last and activation == "softmax"):
                 raise _unsupported(layer, f"its activation {activation!r} is not ReLU or linear")
-        elif isinstance(layer, keras.layers.Activation):
-            if _activation_name(layer) not in ("relu", "linear"):
-                raise _unsupported(layer, f"activation {_activation_name(layer)!r} is not ReLU or linear")
-            nonnegative = nonnegative or _activation_name(layer) == "relu"
+        elif kind == "activation":
+            if activation_name(layer) not in ("relu", "linear"):
+                raise _unsupported(layer, f"activation {activation_name(layer)!r} is not ReLU or linear")
+            nonnegative = nonnegative or activation_name(layer) == "relu"
             steps.append(RoutingLayer(layer.name, layer))
-        elif isinstance(layer, keras.layers.ReLU):
+        elif kind == "elementwise" and isinstance(layer, keras.layers.ReLU):
             if not is_plain_relu(layer):
                 raise _unsupported(layer, "only the plain ReLU (no max_value, slope or threshold) is supported")
             nonnegative = True
             steps.append(RoutingLayer(layer.name, layer))
-        elif isinstance(layer, _POOLING):
+        elif kind == "average_pooling":
             steps.append(LinearLayer(layer, "pool", nonnegative_input=nonnegative))
-        elif isinstance(layer, _ROUTING):
+        elif kind in ("max_pooling", "reshaping", "identity"):
             steps.append(RoutingLayer(layer.name, layer))
         else:
             raise _unsupported(layer)
@@ -180,22 +181,24 @@ def _propagate(steps, rules, x, targets):
     return relevance
 
 
-def _explainer(model, rules, *, numbers_as_tensors: bool = True):
+def _explainer(model, rules, *, nonnegative_input: bool, numbers_as_tensors: bool = True):
     """The compiled :func:`_propagate` for this model and composite (traced once per rule structure).
 
     The composite's float fields (ε, α, β, bounds) are the tensor argument ``values``, so a new ε
     reuses the graph. With ``numbers_as_tensors=False`` (a custom rule that needs its numbers in
-    Python) they are part of the key and baked into the graph.
+    Python) they are part of the key and baked into the graph. ``nonnegative_input`` (all of x ≥ 0,
+    e.g. pixels) lets the sign-splitting rules skip the negative part in the first layer too.
     """
     alive = []
     key = (
         "lrp",
         structural_key(rules, alive) if numbers_as_tensors else (structural_key(rules, alive), tuple(numbers(rules))),
+        "x >= 0" if nonnegative_input else "x signed",
     )
     keep_alive(model, alive)
 
     def build():
-        steps = network_layers(model)
+        steps = network_layers(model, nonnegative_input=nonnegative_input)
         first = next((step for step in steps if isinstance(step, LinearLayer)), None)  # sees the input pixels
 
         def run(x, targets, values):
@@ -247,23 +250,24 @@ def lrp(model, x, target=None, rule="epsilon", epsilon=1e-6, alpha=2.0, beta=1.0
     2015; G. Montavon, A. Binder, S. Lapuschkin, W. Samek, K.-R. Müller, "Layer-Wise Relevance
     Propagation: An Overview", in Explainable AI, LNCS 11700, Springer 2019.
     """
-    prepared = prepare(model, x, target)
+    x, targets = prepare(model, x, target)
     if len(model.outputs[0].shape) != 2:
         raise ValueError(
             f"LRP explains class scores of shape (B, n_classes); the model outputs {model.outputs[0].shape}"
         )
-    x = prepared.x
     rules = composite(rule, epsilon=epsilon, alpha=alpha, beta=beta, low=low, high=high)
     if isinstance(rules.first, ZBox) and (x.min() < rules.first.low or x.max() > rules.first.high):
         raise ValueError(
             f"the z^B rule needs inputs within [low, high] = [{low}, {high}]; x spans [{x.min()}, {x.max()}]"
         )
-    arguments = (tf.constant(x), tf.constant(prepared.targets), tf.constant(numbers(rules), tf.float32))
+    arguments = (tf.constant(x), tf.constant(targets), tf.constant(numbers(rules), tf.float32))
     python_rules = compiled(model, "lrp rules deciding in Python", set)  # keys whose numbers cannot be tensors
     key = structural_key(rules)
+    nonnegative = bool(x.min() >= 0.0)
     if key not in python_rules:
         try:
-            return _explainer(model, rules)(*arguments).numpy().astype(np.float32)
+            return _explainer(model, rules, nonnegative_input=nonnegative)(*arguments).numpy().astype(np.float32)
         except TypeError:  # a custom rule branches in Python on a float field: trace with the numbers fixed
             python_rules.add(key)
-    return _explainer(model, rules, numbers_as_tensors=False)(*arguments).numpy().astype(np.float32)
+    explain = _explainer(model, rules, nonnegative_input=nonnegative, numbers_as_tensors=False)
+    return explain(*arguments).numpy().astype(np.float32)

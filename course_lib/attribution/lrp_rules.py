@@ -118,8 +118,8 @@ def Z() -> Epsilon:  # noqa: N802  (named like the other rules)
 
 
 def _split_by_sign(layer, a) -> list:
-    """The inputs a⁺ and a⁻ (just a⁺ after a ReLU, where a⁻ = 0)."""
-    return [tf.maximum(a, 0.0)] if layer.nonnegative_input else [tf.maximum(a, 0.0), tf.minimum(a, 0.0)]
+    """The inputs a⁺ and a⁻ (just a = a⁺ where a ≥ 0 is known, e.g. after a ReLU: then a⁻ = 0)."""
+    return [a] if layer.nonnegative_input else [tf.maximum(a, 0.0), tf.minimum(a, 0.0)]
 
 
 def _contributions(layer, rho_for_positive_a, rho_for_negative_a):

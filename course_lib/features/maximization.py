@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from course_lib._cache import compiled
 from course_lib._graph import get_layer, outputs_model
-from course_lib._validation import check_index
+from course_lib._validation import check_count, check_index
 
 __all__ = ["Visualization", "activation_maximization"]
 
@@ -132,8 +132,7 @@ def _check_filters(filters, n_maps: int, layer_name: str) -> np.ndarray:
 def _check_options(objective, steps, step_size, seed, value_range, l2, tv, blur, jitter) -> None:
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    check_count(steps, "steps")
     if not np.isfinite(step_size) or step_size <= 0:
         raise ValueError(f"step_size must be a positive number, got {step_size!r}")
     if value_range is not None and (len(value_range) != 2 or not value_range[0] < value_range[1]):
@@ -141,10 +140,8 @@ def _check_options(objective, steps, step_size, seed, value_range, l2, tv, blur,
     for name, value in (("l2", l2), ("tv", tv), ("blur", blur)):
         if not np.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a number ≥ 0 (0 = off), got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
-    if isinstance(jitter, bool) or not isinstance(jitter, int | np.integer) or jitter < 0:
-        raise ValueError(f"jitter must be an int ≥ 0 (pixels; 0 = off), got {jitter!r}")
+    check_count(seed, "seed", minimum=0)
+    check_count(jitter, "jitter (pixels; 0 = off)", minimum=0)
 
 
 def _initial_images(filters, shape, value_range, seed: int) -> np.ndarray:

@@ -37,6 +37,7 @@ Three pieces, each usable on its own:
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import logging
 import os
@@ -102,7 +103,7 @@ def failure_cause(log: str, error: str = "") -> str:
     """
     cause, in_traceback = None, False
     for line in (log or "").splitlines():
-        if line.startswith("Traceback (most recent call last)"):
+        if "Traceback (most recent call last)" in line:
             in_traceback = True
         elif in_traceback and line.strip() and not line[0].isspace():
             cause, in_traceback = line.strip(), False
@@ -483,7 +484,7 @@ class ParallelAutograde:
         """
         global _CURRENT
         preprocessors = list(config.Autograde.autograde_preprocessors)
-        dispatch, collect = config.copy(), config.copy()
+        dispatch, collect = copy.deepcopy(config), copy.deepcopy(config)  # Config.copy() shares sections
         dispatch.Autograde.autograde_preprocessors = _replace_execute(preprocessors, "DispatchExecution")[:1]
         collect.Autograde.autograde_preprocessors = _replace_execute(preprocessors, "CollectExecution")
         results: dict[str, dict] = {}
