@@ -152,8 +152,8 @@ def _gradient_split(steps, rules) -> int:
 def _propagate(steps, rules, x, targets):
     """Relevance of the input: one forward pass, one modified backward pass, then explicit rules below.
 
-    The layers from :func:`_gradient_split` up keep their output values but pass the rules' modified
-    gradients (``z`` is replaced by ``m + stop_gradient(z − m)`` with ``m = rule.gradient_form``), so
+    The layers from :func:`_gradient_split` up keep their output values z but pass the rules' modified
+    gradients (``rule.gradient_form(layer, a, z)``), so
     one ``tape.gradient`` gives c with R = a ⊙ c at the input of those layers. The layers below (the
     z^B or flat rule in the first layer, custom rules without a gradient form) apply their rule
     explicitly, each on the input it saw in the forward pass.
@@ -168,12 +168,7 @@ def _propagate(steps, rules, x, targets):
         tape.watch(h)
         top = h
         for step, rule in zip(steps[split:], rules[split:], strict=True):
-            if isinstance(step, LinearLayer):
-                z = step(h)
-                m = rule.gradient_form(step, h, z)
-                h = m + tf.stop_gradient(z - m)
-            else:
-                h = step(h)
+            h = rule.gradient_form(step, h, step(h)) if isinstance(step, LinearLayer) else step(h)
         score = select(h, targets)
     relevance = top * tape.gradient(score, top)  # R = f_c(x) at the target logit, then down
     for step, rule, a in zip(reversed(steps[:split]), reversed(rules[:split]), reversed(inputs), strict=True):

@@ -23,8 +23,9 @@ its weights replaced by ``ρ(w)``, and ``layer.nonnegative_input`` says whether 
 **One backward pass.** Above the first layer, relevance always has the form R = a ⊙ c (the
 layer's input times a "modified gradient" c), so the whole propagation can run as *one* gradient
 computation in which each layer's output keeps its value z but gets a modified gradient. A rule
-that can say so defines ``gradient_form(layer, a, z)``: a tensor whose gradient with respect to
-``a`` is the rule's, e.g. for LRP-ε ``stop_gradient(z / (z + ε·sign z)) · z``
+that can say so defines ``gradient_form(layer, a, z)``: a tensor with the value z whose gradient
+with respect to ``a`` is the rule's (:func:`with_gradient`), e.g. for LRP-ε z with its gradient
+scaled by z / (z + ε·sign z), for z⁺ z with the gradient of z⁺ = a·w⁺ scaled by z / z⁺
 (:func:`course_lib.attribution.lrp` then costs one forward and one backward pass). A rule without
 it is applied explicitly, layer by layer, below the highest such rule.
 
@@ -69,6 +70,24 @@ def stabilise(z, epsilon):
     return z + epsilon * tf.where(z >= 0.0, 1.0, -1.0)
 
 
+def with_gradient(z, through, scale=None):
+    """A tensor with the value of ``z`` whose gradient flows into ``through`` instead of ``z``.
+
+    On the way back the incoming gradient is multiplied by ``scale()`` (computed in the backward
+    pass only), so a rule's modified gradient costs nothing in the forward pass: LRP-ε is
+    ``with_gradient(z, z, lambda: |z| / (|z| + ε))``, z⁺ ``with_gradient(z, z⁺, lambda: z / z⁺)``.
+    """
+
+    @tf.custom_gradient
+    def forward(value, target):
+        def backward(upstream):
+            return None, upstream if scale is None else upstream * scale()
+
+        return tf.identity(value), backward
+
+    return forward(z, through)
+
+
 def redistribute(forward, inputs, relevance, epsilon=0.0):
     """Share ``relevance`` among ``inputs`` in proportion to their contributions to ``forward(*inputs)``.
 
@@ -108,7 +127,8 @@ class Epsilon:
         return redistribute(layer, [a], relevance, self.epsilon)
 
     def gradient_form(self, layer, a, z):
-        return tf.stop_gradient(tf.math.divide_no_nan(z, stabilise(z, self.epsilon))) * z
+        # z / (z + ε·sign z) = |z| / (|z| + ε): the share of z_j each unit passes on
+        return with_gradient(z, z, lambda: tf.math.divide_no_nan(tf.abs(z), tf.abs(z) + self.epsilon))
 
 
 def Z() -> Epsilon:  # noqa: N802  (named like the other rules)
@@ -179,7 +199,7 @@ class AlphaBeta:
         z_pos, z_neg = _positive_part(layer)(*inputs), _negative_part(layer)(*inputs)
         alpha, beta = self._weights(z_neg)
         kept = tf.stop_gradient(tf.math.divide_no_nan(alpha * z, z_pos)) * z_pos
-        return kept - tf.stop_gradient(tf.math.divide_no_nan(beta * z, z_neg)) * z_neg
+        return with_gradient(z, kept - tf.stop_gradient(tf.math.divide_no_nan(beta * z, z_neg)) * z_neg)
 
 
 @dataclass(frozen=True)
@@ -194,7 +214,7 @@ class ZPlus:
 
     def gradient_form(self, layer, a, z):
         z_pos = _positive_part(layer)(*_split_by_sign(layer, a))
-        return tf.stop_gradient(tf.math.divide_no_nan(z, z_pos)) * z_pos
+        return with_gradient(z, z_pos, lambda: tf.math.divide_no_nan(z, z_pos))
 
 
 @dataclass(frozen=True)

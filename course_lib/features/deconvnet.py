@@ -28,7 +28,15 @@ import tensorflow as tf
 
 from course_lib._batching import DEFAULT_BATCH_SIZE, checked_batch, logits_of, map_chunks, prepare, score_gradient
 from course_lib._cache import compiled
-from course_lib._graph import WEIGHTED, get_layer, is_plain_relu, layer_kind, outputs_model, pre_activation
+from course_lib._graph import (
+    WEIGHTED,
+    activation_name,
+    get_layer,
+    is_plain_relu,
+    layer_kind,
+    outputs_model,
+    pre_activation,
+)
 from course_lib._validation import as_batch, check_index, pair
 
 __all__ = ["conv_transpose", "deconvnet", "guided_backprop"]
@@ -147,9 +155,9 @@ def _swap_relu(layer, rule: str):
     if activation is None or activation is keras.activations.linear:
         return layer
     if activation is not keras.activations.relu:
-        name = getattr(activation, "__name__", repr(activation))
         raise ValueError(
-            f"layer {layer.name!r} has activation {name!r}; this method needs ReLU (or linear) activations"
+            f"layer {layer.name!r} has activation {activation_name(layer)!r}; this method needs ReLU (or linear) "
+            "activations"
         )
     if isinstance(layer, keras.layers.Activation):
         return _ModifiedReLU(relu, name=layer.name)

@@ -25,7 +25,8 @@ __all__ = [
 ]
 
 
-def _as_images(images) -> np.ndarray:
+def as_images(images) -> np.ndarray:
+    """``images`` as float32 (N, H, W) or (N, H, W, 3): a single grey channel is dropped."""
     images = np.asarray(images, dtype=np.float32)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
@@ -107,7 +108,7 @@ def image_grid(
     centres the colour scale at zero (for filters and signed maps, best with ``cmap="RdBu_r"``).
     Dead (constant) images are drawn as they are: black, not stretched noise.
     """
-    images = _as_images(images)
+    images = as_images(images)
     count = len(images)
     columns = max(1, min(columns, count))
     rows = int(np.ceil(count / columns))
@@ -142,7 +143,7 @@ def image_grid(
 
 def digits_row(images, labels=None, *, predictions=None, columns: int = 10, size: float = 1.0, fig=None):
     """A row (or rows) of digits titled with their label; with ``predictions``, wrong ones in red."""
-    images = _as_images(images)
+    images = as_images(images)
     count = len(images)
     columns = max(1, min(columns, count))
     rows = int(np.ceil(count / columns))
@@ -167,7 +168,7 @@ def digits_row(images, labels=None, *, predictions=None, columns: int = 10, size
 
 def filter_grid(kernels, *, columns: int = 8, size: float = 1.0, suptitle: str | None = None, fig=None):
     """First-layer kernels ``(F, kh, kw[, 1])`` on a diverging scale centred at zero (red +, blue −)."""
-    kernels = _as_images(kernels)
+    kernels = as_images(kernels)
     titles = [f"{index}" for index in range(len(kernels))]
     return image_grid(
         kernels, titles=titles, columns=columns, cmap="RdBu_r", symmetric=True, size=size, suptitle=suptitle, fig=fig
@@ -213,7 +214,7 @@ def forward_pass(image, activations: dict, *, maps_per_layer: int = 4, size: flo
     axes = fig.subplots(maps_per_layer, columns, squeeze=False)
     for ax in axes.flat:
         ax.set_axis_off()
-    axes[0, 0].imshow(_as_images(np.asarray(image)[None])[0], cmap="gray_r", interpolation="nearest")
+    axes[0, 0].imshow(as_images(np.asarray(image)[None])[0], cmap="gray_r", interpolation="nearest")
     axes[0, 0].set_title("input", fontsize=9)
     for column, name in enumerate(names, start=1):
         maps = np.asarray(activations[name], dtype=np.float32)
@@ -253,7 +254,7 @@ def top_patches(images, projections, *, titles=None, size: float = 1.5, suptitle
     ``images`` and ``projections`` are ``(N, H, W[, 1])``; each projection (e.g. a DeconvNet image
     of one feature map) is drawn on its own diverging scale centred at zero.
     """
-    images, projections = _as_images(images), _as_images(projections)
+    images, projections = as_images(images), as_images(projections)
     count = len(images)
     fig = _new_figure(fig, size * count, 2 * size + (0.4 if suptitle else 0.0))
     axes = fig.subplots(2, count, squeeze=False)
@@ -278,7 +279,7 @@ def pattern_grid(images, *, dead=None, titles=None, columns: int = 16, size: flo
     and the ascent never moved) are still the starting noise; they are drawn as they are, titled
     "dead" and framed in grey, so the figure shows what the optimisation really returned.
     """
-    images = _as_images(images)
+    images = as_images(images)
     dead = np.zeros(len(images), dtype=bool) if dead is None else np.asarray(dead, dtype=bool)
     if titles is None:
         titles = [f"{index}" for index in range(len(images))]
@@ -300,7 +301,7 @@ def overlay_grid(
     """
     from course_lib.plotting.heatmaps import overlay
 
-    images, maps = _as_images(images), np.asarray(maps, dtype=np.float32)
+    images, maps = as_images(images), np.asarray(maps, dtype=np.float32)
     count = len(images)
     columns = max(1, min(columns, count))
     rows = int(np.ceil(count / columns))

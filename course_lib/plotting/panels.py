@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib.plotting.grids import _as_images, frame, is_dead_map, mark_box, show, support_box
+from course_lib.plotting.grids import as_images, frame, is_dead_map, mark_box, show, support_box
 
 __all__ = ["probability_bars", "activation_panel", "deconvnet_panel", "maximization_panel", "relevance_panel"]
 
@@ -39,7 +39,7 @@ def activation_panel(fig, image, maps, channel: int, *, layer: str = "", image_t
     columns = 8
     rows = int(np.ceil(count / columns))
     outer = fig.add_gridspec(1, 3, width_ratios=[1.1, 1.3, 3.6], wspace=0.15)
-    show(fig.add_subplot(outer[0]), _as_images(np.asarray(image)[None])[0], title=image_title)
+    show(fig.add_subplot(outer[0]), as_images(np.asarray(image)[None])[0], title=image_title)
     chosen = maps[..., channel]
     ax = fig.add_subplot(outer[1])
     artist = ax.imshow(chosen, cmap="viridis", vmin=0, vmax=max(float(chosen.max()), 1e-6), interpolation="nearest")
@@ -66,7 +66,7 @@ def deconvnet_panel(fig, image, feature_map, projection, *, layer: str = ""):
     ``(top, left, height, width)`` that holds the projection (pixels above 5 % of its peak), or
     None when the projection is empty (a dead map).
     """
-    image = _as_images(np.asarray(image)[None])[0]
+    image = as_images(np.asarray(image)[None])[0]
     projection = np.asarray(projection, dtype=np.float32)
     projection = projection.sum(axis=-1) if projection.ndim == 3 else projection
     feature_map = np.asarray(feature_map, dtype=np.float32)
@@ -98,7 +98,7 @@ def maximization_panel(
     ``history`` is ``(F, steps)``; ``dead`` (F,) bool marks maps whose objective stayed zero: they
     had no gradient, so their images are still the starting noise; they are drawn as they are and titled "dead".
     """
-    images = _as_images(images)
+    images = as_images(images)
     history = np.asarray(history, dtype=np.float32)
     count = len(images)
     columns = 8 if count > 1 else 1
@@ -117,7 +117,7 @@ def maximization_panel(
             frame(ax)
     name = f"{layer} (whole layer)" if objective == "layer" else f"{layer}[{chosen}]"
     show(fig.add_subplot(outer[1]), images[chosen], cmap="gray", title=f"{name}\n{objective} objective")
-    show(fig.add_subplot(outer[2]), _as_images(np.asarray(digit)[None])[0], title="a test digit")
+    show(fig.add_subplot(outer[2]), as_images(np.asarray(digit)[None])[0], title="a test digit")
     ax = fig.add_subplot(outer[3])
     curve = history[chosen] if history.ndim == 2 else history
     ax.plot(curve, color="tab:red", linewidth=2)
