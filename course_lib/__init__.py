@@ -4,13 +4,14 @@
 models (``models.mnist_cnn``, ``pretrained``), feature visualisation (``first_layer_filters``,
 ``activations``, ``conv_transpose``, ``deconvnet``, ``activation_maximization``), prediction
 analysis (``cam``, ``grad_cam``, ``saliency``, ``lrp``, ``integrated_gradients``, …) and its
-evaluation. Plotting lives in ``course_lib.plotting`` and the live explorers in
-``course_lib.widgets``.
+evaluation, also against networks whose true explanation is known (``course_lib.ground_truth``).
+Plotting lives in ``course_lib.plotting`` and the live explorers in ``course_lib.widgets``.
 """
 
 from course_lib import (
     _quiet,  # noqa: F401  (must run before TensorFlow is imported anywhere)
     evaluation,
+    ground_truth,
     models,
     plotting,
     postprocess,

