@@ -103,6 +103,12 @@ def _is_nested(model: keras.Model) -> bool:
     return any(isinstance(layer, keras.Model) for layer in model.layers)
 
 
+def _shares_layers(model: keras.Model) -> bool:
+    """True when a layer was also called elsewhere (e.g. a Sequential built from another model's layers):
+    its own ``input``/``output`` may then belong to the other graph (Keras 3.13 returns the first call's)."""
+    return any(len(getattr(layer, "_inbound_nodes", ())) > 1 for layer in model.layers)
+
+
 def _is_chain(model: keras.Model) -> bool:
     """True when every layer feeds the next one only (a Sequential, or a functional straight line)."""
     if isinstance(model, keras.Sequential):
@@ -131,7 +137,7 @@ class _Graph:
     def __init__(self, model: keras.Model):
         self.model = model
         self.layers = flat_layers(model)
-        if _is_nested(model) and _is_chain(model):
+        if (_is_nested(model) or _shares_layers(model)) and _is_chain(model):
             self.inputs = keras.Input(shape=tuple(model.inputs[0].shape[1:]), name="input")
             self._tensors = {}
             h = self.inputs

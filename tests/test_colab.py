@@ -163,6 +163,21 @@ def test_the_replica_holds_colab_versions_after_the_course_is_installed():
         assert installed[colab_replica.canonical(name)] == COLAB[colab_replica.canonical(name)]
 
 
+@pytest.fixture(scope="module")
+def current_replica():
+    """The replica, with the course installed from this checkout (not from an older one)."""
+    installed = next(REPLICA.glob("lib/python*/site-packages/course_lib"), None)
+    assert installed, f"the course is not installed in {REPLICA}: run `python3 scripts/colab_replica.py build`"
+    stale = [
+        path.relative_to(ROOT).as_posix()
+        for path in sorted((ROOT / "course_lib").rglob("*.py"))
+        if not (installed / path.relative_to(ROOT / "course_lib")).is_file()
+        or (installed / path.relative_to(ROOT / "course_lib")).read_bytes() != path.read_bytes()
+    ]
+    assert not stale, f"the replica holds an older course ({stale[:3]}…): run `python3 scripts/colab_replica.py build`"
+    return REPLICA
+
+
 def _student_kernel_environment() -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if name not in NOT_INHERITED}
     env["COURSE_LIB_OFFLINE"] = "1"
@@ -188,7 +203,7 @@ def execute_in_replica(path: Path, *, timeout: int = 600, allow_errors: bool = F
 @needs_replica
 @pytest.mark.slow
 @pytest.mark.parametrize("path", LECTURES + SOLUTIONS, ids=_ids(LECTURES + SOLUTIONS))
-def test_notebook_runs_cleanly_in_the_replica(path):
+def test_notebook_runs_cleanly_in_the_replica(path, current_replica):
     nb = execute_in_replica(path)
     assert not error_outputs(nb), error_outputs(nb)
     assert not stderr_outputs(nb), stderr_outputs(nb)
@@ -202,7 +217,7 @@ def _graded(cell) -> bool:
 @needs_replica
 @pytest.mark.slow
 @pytest.mark.parametrize("path", EXERCISES, ids=_ids(EXERCISES))
-def test_released_exercise_fails_only_in_its_answer_and_test_cells_in_the_replica(path):
+def test_released_exercise_fails_only_in_its_answer_and_test_cells_in_the_replica(path, current_replica):
     nb = execute_in_replica(path, allow_errors=True)
     failing = [index for index, *_ in error_outputs(nb)]
     assert failing, "an untouched exercise should fail where the student has to answer"
@@ -213,7 +228,7 @@ def test_released_exercise_fails_only_in_its_answer_and_test_cells_in_the_replic
 
 @needs_replica
 @pytest.mark.slow
-def test_widgets_canvas_and_shipped_weights_work_in_the_replica():
+def test_widgets_canvas_and_shipped_weights_work_in_the_replica(current_replica):
     """The widget, draw-a-digit and model tests, run by the replica's Python against the installed course:
     every explorer and the canvas react to a changed value under Colab's ipywidgets and anywidget, and
     the shipped weights load under Colab's Keras."""
