@@ -8,3 +8,4 @@ attribution maps, with a diverging colour map centred at zero so that positive (
 from course_lib.plotting.curves import *  # noqa: F403
 from course_lib.plotting.heatmaps import *  # noqa: F403
 from course_lib.plotting.images import *  # noqa: F403
+from course_lib.plotting.scores import *  # noqa: F403
