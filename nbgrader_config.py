@@ -24,12 +24,21 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning,ignore::FutureWarning")
 
+# Student code runs in a sandbox (bubblewrap; README.md, "The sandbox"): nbgrader's Execute with
+# each kernel confined to a folder of its own, without network, with these limits per kernel. A
+# kernel that dies keeps the scores of the cells that ran; the rest score zero, with the cause.
+c.SandboxedExecute.sandbox = True  # False: run kernels unsandboxed (no warning)
+c.SandboxedExecute.memory_mb = 4096  # private memory (MiB); a larger allocation fails in its cell
+c.SandboxedExecute.processes = 256  # processes + threads (TensorFlow and the kernel use ~40)
+c.SandboxedExecute.notebook_timeout = 3600  # seconds per notebook before its kernel is killed
+c.SandboxedExecute.read_only = []  # further folders the kernels may read (shared data sets)
+
 # A CPU grading machine: TensorFlow alone takes several seconds to start, and a busy machine is
 # slower. A cell that runs longer than this (an infinite loop) is interrupted and scores zero;
 # the rest of the notebook still runs.
 c.Execute.timeout = 150
 c.Execute.interrupt_on_timeout = True
-c.Execute.startup_timeout = 120
+c.Execute.startup_timeout = 120  # the sandboxed execution inherits every Execute setting
 
 # Test cells that were deleted in the submission are put back from the gradebook.
 c.OverwriteCells.add_missing_cells = True
@@ -39,7 +48,7 @@ c.OverwriteCells.add_missing_cells = True
 # points. After execution, stderr text is relabelled as ordinary output (kept for the feedback),
 # and very long outputs are cut. Errors (failed asserts, exceptions, timeouts) still score zero.
 c.Autograde.autograde_preprocessors = [
-    "nbgrader.preprocessors.Execute",
+    "course_lib.grading.execution.SandboxedExecute",
     "course_lib.grading.preprocessors.RelabelStderr",
     "course_lib.grading.preprocessors.LimitOutputSize",
     "nbgrader.preprocessors.IgnorePattern",

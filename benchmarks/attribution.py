@@ -1,11 +1,12 @@
-"""Cost of each attribution method relative to one plain gradient (DESIGN.md §8).
+"""Cost of each attribution method relative to one plain gradient.
 
 On a batch of 32 MNIST test digits and the shipped network, times one call of every method and
 one plain gradient ∂S_c/∂x (a compiled ``tf.GradientTape`` on the pre-softmax model), all in the
 same process, after one warm-up call each (so tracing of the ``tf.function``s is not counted).
 Each figure is the median of ``--repeats`` calls; the methods take turns, so a change of machine
-load affects all of them alike. Targets: LRP ≤ 2× a plain gradient; integrated
-gradients with 50 steps ≤ 60×.
+load affects all of them alike. LRP is timed for each rule. Targets: LRP-ε, LRP-0 (z) and z⁺
+≤ 1.3× a plain gradient (one forward and one modified backward pass); integrated gradients with
+50 steps ≤ 60×.
 
     python benchmarks/attribution.py [--batch 32] [--repeats 5]
 """
@@ -24,7 +25,8 @@ import tensorflow as tf  # noqa: E402
 import course_lib as cl  # noqa: E402
 from course_lib._graph import logits_model  # noqa: E402
 
-TARGETS = {"lrp": 2.0, "integrated_gradients (50 steps)": 60.0}
+LRP_RULES = ("epsilon", "z", "zplus", "alpha_beta", "epsilon_plus", "epsilon_plus_flat")
+TARGETS = {"lrp epsilon": 1.3, "lrp z": 1.3, "lrp zplus": 1.3, "integrated_gradients (50 steps)": 60.0}
 
 
 def plain_gradient_fn(model):
@@ -77,13 +79,14 @@ def main() -> None:
         "grad_cam": lambda: cl.grad_cam(model, x, targets),
         "cam": lambda: cl.cam(model, x, targets),
     }
-    if hasattr(cl, "lrp"):
-        methods["lrp"] = lambda: cl.lrp(model, x, targets)
+    for rule in LRP_RULES:
+        methods[f"lrp {rule}"] = lambda rule=rule: cl.lrp(model, x, targets, rule=rule, epsilon=0.1)
 
     times = median_times(methods, args.repeats)
     base = times["plain gradient"]
     print(
-        f"{args.batch} MNIST digits, median of {args.repeats} interleaved calls after one warm-up, {tf.config.threading.get_inter_op_parallelism_threads() or 'default'} inter-op threads"
+        f"{args.batch} MNIST digits, median of {args.repeats} interleaved calls after one warm-up, "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )
     print(f"{'method':34s} {'seconds':>9s} {'× gradient':>11s}  target")
     for name, seconds in times.items():

@@ -1,4 +1,4 @@
-"""Activation maximisation: one batch for all filters versus one filter at a time (DESIGN.md §8).
+"""Activation maximisation: one batch for all filters versus one filter at a time (ARCHITECTURE.md §7).
 
 Visualises all 32 filters of ``conv2d_4`` of the shipped MNIST network with 50 normalised
 gradient-ascent steps, twice, in the same process:

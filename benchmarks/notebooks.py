@@ -4,7 +4,7 @@
     COURSE_LIB_OFFLINE=1 python benchmarks/notebooks.py lectures/02_deconvnet.ipynb
 
 Each time includes the kernel start and the TensorFlow import; the budget is 60 s per notebook
-and 8 minutes for the whole course on a 2-core CPU (DESIGN.md §8). Never part of the test suite.
+and 8 minutes for the whole course on a 2-core CPU (ARCHITECTURE.md §7). Never part of the test suite.
 """
 
 from __future__ import annotations

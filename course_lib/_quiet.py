@@ -1,7 +1,7 @@
 """Keep TensorFlow and Keras quiet on stderr.
 
 nbgrader scores a test cell zero when it writes anything to stderr, even if every assert passes
-(DESIGN.md §6). TensorFlow's C++ runtime logs to stderr while it is imported, so the log level has
+(ARCHITECTURE.md §7). TensorFlow's C++ runtime logs to stderr while it is imported, so the log level has
 to be set in the environment *before* the first ``import tensorflow``. This module is imported
 first by ``course_lib/__init__.py``.
 """

@@ -1,6 +1,6 @@
-"""Input checks shared by every method: batches, targets, layer indices.
+"""Input checks shared by every method: batches, targets, indices, counts and window sizes.
 
-Every public method of course_lib takes the same arguments (DESIGN.md §3): a batch ``x`` of shape
+Every public method of course_lib takes the same arguments (see ARCHITECTURE.md): a batch ``x`` of shape
 ``(B, H, W, C)`` and a ``target`` that is ``None`` (the predicted class of each sample), an ``int``
 (that class for all samples) or ``B`` ints (one class per sample). The helpers here turn those
 arguments into arrays, or raise an error that says what was expected.
@@ -90,3 +90,21 @@ def check_index(index, size: int, what: str) -> int:
     if not 0 <= index < size:
         raise ValueError(f"{what} {index} is out of range: valid values are 0..{size - 1}")
     return int(index)
+
+
+def check_count(value, name: str, *, minimum: int = 1) -> int:
+    """Check that ``value`` is an int (not a bool) of at least ``minimum``: a number of steps, samples, pixels."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        kind = "a positive int" if minimum == 1 else f"an int ≥ {minimum}"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return int(value)
+
+
+def pair(value, name: str) -> tuple[int, int]:
+    """An int or a pair of ints as ``(rows, cols)``, all positive (a window size or a stride)."""
+    values = (value, value) if np.isscalar(value) else tuple(value)
+    if len(values) != 2 or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if min(values) < 1:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return int(values[0]), int(values[1])

@@ -248,10 +248,18 @@ def load_ising(
 
     Half of the configurations are multiplied by −1 (a symmetry of H), so that the sign of the
     magnetisation carries no information about the phase.
+
+    The split is **by Markov chain**: at every temperature a share ``test_fraction`` of the chains
+    goes to the test set with all its snapshots. Snapshots of one chain are only
+    ``sweeps_between_snapshots`` = 20 sweeps apart, and near Tc, where the autocorrelation time of
+    Metropolis dynamics grows, they are near-copies of each other; permuting snapshots into both sets
+    would test the network on lattices it has practically seen.
     """
     temperatures = default_temperatures() if temperatures is None else np.asarray(temperatures, dtype=float)
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    if chains_per_temperature < 2:
+        raise ValueError(f"the split by chain needs chains_per_temperature >= 2, got {chains_per_temperature}")
     params = {
         "chains_per_temperature": int(chains_per_temperature),
         "snapshots": int(snapshots),
@@ -272,7 +280,26 @@ def load_ising(
     signs = rng.choice(np.array([-1, 1], dtype=np.int8), size=len(spins))
     x = (spins * signs[:, None, None]).astype(np.float32)[..., None]
     y = (temps > ISING_TC).astype(np.int64)
-    order = rng.permutation(len(x))
-    n_test = int(round(test_fraction * len(x)))
-    test, train = order[:n_test], order[n_test:]
+    chains = ising_chain_ids(len(temperatures), chains_per_temperature, snapshots)
+    test_chains = _test_chains(len(temperatures), chains_per_temperature, test_fraction, rng)
+    in_test = np.isin(chains, test_chains)
+    train, test = rng.permutation(np.flatnonzero(~in_test)), rng.permutation(np.flatnonzero(in_test))
     return (x[train], y[train], temps[train]), (x[test], y[test], temps[test])
+
+
+def ising_chain_ids(n_temperatures: int, chains_per_temperature: int, snapshots: int) -> np.ndarray:
+    """The Markov chain of every configuration :func:`simulate_ising` returns (snapshot-major order)."""
+    return np.tile(np.arange(n_temperatures * chains_per_temperature), snapshots)
+
+
+def _test_chains(n_temperatures: int, chains_per_temperature: int, test_fraction: float, rng) -> np.ndarray:
+    """``round(test_fraction · chains_per_temperature)`` chains per temperature (at least one), drawn at random."""
+    n_test = min(max(1, int(round(test_fraction * chains_per_temperature))), chains_per_temperature - 1)
+    return np.concatenate(
+        [k * chains_per_temperature + rng.permutation(chains_per_temperature)[:n_test] for k in range(n_temperatures)]
+    )
+
+
+def near_critical(temperatures, width: float = 0.25) -> np.ndarray:
+    """True where ``|T − Tc| ≤ width``: the band where finite lattices and slow dynamics blur the phases."""
+    return np.abs(np.asarray(temperatures, dtype=float) - ISING_TC) <= width

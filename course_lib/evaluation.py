@@ -36,9 +36,7 @@ import keras
 import numpy as np
 from scipy import stats
 
-from course_lib._graph import flat_layers, get_layer
-from course_lib._validation import as_batch, check_input_shape, resolve_targets
-from course_lib.attribution._common import (
+from course_lib._batching import (
     DEFAULT_BATCH_SIZE,
     completeness_gap,
     predict_logits,
@@ -46,7 +44,9 @@ from course_lib.attribution._common import (
     score_difference,
     target_scores,
 )
-from course_lib.attribution.integrated_gradients import make_baseline
+from course_lib._graph import flat_layers, get_layer
+from course_lib._validation import as_batch, check_input_shape, resolve_targets
+from course_lib.attribution.baselines import make_baseline
 
 __all__ = [
     "completeness_delta",

@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from course_lib._batching import predict_logits
 from course_lib._validation import as_batch, resolve_targets
-from course_lib.attribution._common import predict_logits
 from course_lib.clever_hans import WATERMARK_SIZE, watermark_mask
 
 __all__ = [

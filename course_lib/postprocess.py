@@ -1,6 +1,6 @@
 """Pure array post-processing of attribution maps: reduce channels, upsample, normalise.
 
-The methods of :mod:`course_lib.attribution` return raw, unreduced maps (DESIGN.md §3). Turning a
+The methods of :mod:`course_lib.attribution` return raw, unreduced maps (the method contract, ARCHITECTURE.md §2). Turning a
 map into something to look at — summing or max-ing the channels, resizing a coarse CAM to the
 input, scaling into [0, 1] or [−1, 1] — is done here, explicitly, so no method hides it.
 Nothing here draws and nothing here needs a model.

@@ -28,6 +28,8 @@ __all__ = ["export_command", "voila_command", "voila_environment"]
 # The folder is added to JUPYTER_PATH; Voilà then serves it under /voila/static/.
 STATIC = Path(__file__).resolve().parent / "slides_static"
 REVEAL_VERSION = "4.0.2"
+# Voilà's reveal template plus a speaker view whose previews are static (slides_static/voila/templates/)
+TEMPLATE = "course-reveal"
 
 # reveal.js options: a 16:10 stage that fits a projector, vertical scrolling for tall slides
 REVEAL = {
@@ -42,9 +44,11 @@ REVEAL = {
 
 
 def voila_environment(base=None) -> dict:
-    """``base`` (default: this process's environment) with the course's reveal.js assets on JUPYTER_PATH."""
+    """``base`` (default: this process's environment) with the course's Voilà template and reveal.js assets
+    on JUPYTER_PATH, and its kernel manager (``slides_static/lecture_kernels.py``) on PYTHONPATH."""
     env = dict(os.environ if base is None else base)
-    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(STATIC), env.get("JUPYTER_PATH", "")) if p)
+    for variable in ("JUPYTER_PATH", "PYTHONPATH"):
+        env[variable] = os.pathsep.join(p for p in (str(STATIC), env.get(variable, "")) if p)
     return env
 
 
@@ -68,7 +72,10 @@ def voila_command(
         "-m",
         "voila",
         str(notebook),
-        "--template=reveal",
+        f"--template={TEMPLATE}",
+        "--preheat_kernel=True",
+        "--pool_size=1",
+        "--VoilaConfiguration.multi_kernel_manager_class=lecture_kernels.LectureKernelManager",
         f"--theme={theme}",
         f"--VoilaConfiguration.resources={resources!r}",
         f"--VoilaConfiguration.strip_sources={not show_code}",

@@ -115,6 +115,23 @@ def test_dead_maps_are_reported_not_nan():
     np.testing.assert_array_equal(result.images[1], start)  # zero gradient: the noise is left as it was
 
 
+def test_pattern_grid_shows_a_dead_pattern_as_the_noise_it_still_is():
+    """The figure shows what the optimisation returned (the untouched noise), titled dead, not a black tile."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_lib import plotting
+
+    rng = np.random.default_rng(3)
+    images = rng.uniform(0, 1, (3, 8, 8, 1)).astype(np.float32)
+    fig = plotting.pattern_grid(images, dead=[False, True, False], columns=3)
+    shown = [ax.get_images()[0].get_array() for ax in fig.axes[:3]]
+    for image, drawn in zip(images, shown, strict=True):
+        np.testing.assert_array_equal(np.asarray(drawn), image[..., 0])
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["0", "1 dead", "2"]
+    matplotlib.pyplot.close(fig)
+
+
 def test_regularisers_keep_images_valid(mnist_model):
     result = cl.activation_maximization(
         mnist_model, "conv2d_2", [0, 1], steps=5, l2=0.5, tv=0.5, blur=0.7, jitter=2, value_range=(0.0, 1.0)
@@ -153,15 +170,18 @@ def test_bad_input(mnist_model):
 def test_repeated_calls_with_new_slider_values_reuse_one_compiled_step(mnist_model):
     # a widget calls activation_maximization on every slider move: the numbers it moves (penalty weight,
     # step size, seed, filters) must not retrace, and the cached step must give what a fresh one gives
-    from course_lib.attribution._common import _CACHE
+    from course_lib._cache import trace_counts
 
     model, fresh = keras.models.clone_model(mnist_model), keras.models.clone_model(mnist_model)
     model.set_weights(mnist_model.get_weights())
     fresh.set_weights(mnist_model.get_weights())
-    for l2, step_size, seed, filters in ((1.0, 0.05, 0, [0, 1]), (30.0, 0.1, 3, [2, 5]), (5.0, 0.2, 1, [7, 3])):
-        result = cl.activation_maximization(model, "conv2d_2", filters, steps=3, step_size=step_size, seed=seed, l2=l2)
-    steps = [value for key, value in _CACHE[model].items() if key[:2] == ("maximization_step", "conv2d_2")]
-    assert len(steps) == 1 and steps[0].experimental_get_tracing_count() == 1
-    again = cl.activation_maximization(fresh, "conv2d_2", [7, 3], steps=3, step_size=0.2, seed=1, l2=5.0)
+    settings = ((1.0, 0.05, 0, [0, 1], 0.5), (30.0, 0.1, 3, [2, 5], 1.0), (5.0, 0.2, 1, [7, 3], 1.7))
+    for l2, step_size, seed, filters, blur in settings:
+        result = cl.activation_maximization(
+            model, "conv2d_2", filters, steps=3, step_size=step_size, seed=seed, l2=l2, blur=blur
+        )
+    steps = [count for key, count in trace_counts(model).items() if key[:2] == ("maximization_step", "conv2d_2")]
+    assert steps == [1]
+    again = cl.activation_maximization(fresh, "conv2d_2", [7, 3], steps=3, step_size=0.2, seed=1, l2=5.0, blur=1.7)
     np.testing.assert_allclose(result.images, again.images, atol=1e-6)
     np.testing.assert_allclose(result.history, again.history, rtol=1e-5)

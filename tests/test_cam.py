@@ -6,7 +6,7 @@ import pytest
 import toy_models as tm
 
 import course_lib as cl
-from course_lib.attribution._common import predict_logits
+from course_lib._batching import predict_logits
 
 
 def _logit_parts(model):

@@ -117,6 +117,59 @@ def test_ising_sign_symmetry(ising_all):
     assert 0.35 < np.mean(cold > 0) < 0.65
 
 
+def test_chain_ids_follow_the_simulation_order():
+    """Without sweeps between snapshots, the snapshots of one chain are identical and other chains differ."""
+    temperatures, chains, snapshots = [2.5, 3.0], 3, 4
+    spins, temps = cl.data.simulate_ising(
+        temperatures, chains, snapshots, size=8, equilibration_sweeps=3, sweeps_between_snapshots=0, seed=5
+    )
+    ids = cl.data.ising_chain_ids(len(temperatures), chains, snapshots)
+    assert ids.shape == (len(spins),)
+    same_lattice = np.all(spins[:, None] == spins[None, :], axis=(2, 3))
+    np.testing.assert_array_equal(same_lattice, ids[:, None] == ids[None, :])
+    np.testing.assert_array_equal(temps, np.repeat(temperatures, chains)[ids])
+
+
+def test_ising_split_keeps_every_chain_on_one_side(monkeypatch):
+    """Each lattice carries its chain number in its first row; no chain may reach both sets."""
+    temperatures, chains, snapshots = [1.5, 2.2, 2.3, 3.0], 10, 3
+
+    def labelled_chains(temperatures, chains_per_temperature, snapshots, seed=0):
+        ids = cl.data.ising_chain_ids(len(temperatures), chains_per_temperature, snapshots)
+        spins = np.ones((len(ids), 32, 32), dtype=np.int8)
+        bits = (ids[:, None] >> np.arange(8)) & 1
+        spins[:, 0, 1:9] = 1 - 2 * bits  # bit set → spin opposite to spins[:, 0, 0]
+        return spins, np.repeat(np.asarray(temperatures, np.float32), chains_per_temperature)[ids]
+
+    monkeypatch.setattr(cl.data, "simulate_ising", labelled_chains)
+    (x_train, _, t_train), (x_test, _, t_test) = cl.load_ising(
+        chains, snapshots, temperatures=temperatures, test_fraction=0.2, cache=False
+    )
+
+    def chain_of(x):
+        return ((x[:, 0, 1:9, 0] * x[:, 0, :1, 0] < 0) * (1 << np.arange(8))).sum(axis=1)
+
+    train_chains, test_chains = chain_of(x_train), chain_of(x_test)
+    assert not set(train_chains) & set(test_chains)
+    assert len(x_train) + len(x_test) == len(temperatures) * chains * snapshots
+    for chain in np.unique(test_chains):  # a test chain brings all its snapshots
+        assert np.sum(test_chains == chain) == snapshots
+    for temperature in temperatures:  # 20 % of the 10 chains of every temperature
+        assert len(np.unique(test_chains[np.isclose(t_test, temperature)])) == 2
+        assert len(np.unique(train_chains[np.isclose(t_train, temperature)])) == 8
+
+
+def test_ising_split_needs_two_chains_per_temperature():
+    with pytest.raises(ValueError, match="chains_per_temperature >= 2"):
+        cl.load_ising(chains_per_temperature=1, snapshots=1, temperatures=[1.0], cache=False)
+
+
+def test_near_critical_band():
+    np.testing.assert_array_equal(
+        cl.data.near_critical([2.0, 2.1, cl.ISING_TC, 2.5, 2.6]), [False, True, True, True, False]
+    )
+
+
 def test_ising_cache_detects_corruption(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path))
     small = dict(chains_per_temperature=2, snapshots=1, temperatures=[1.0, 3.0])

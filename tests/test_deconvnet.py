@@ -1,6 +1,6 @@
 """Transposed convolution, DeconvNet and guided backpropagation.
 
-Oracles: the 5×5 transposed convolution of DESIGN.md §10, Keras' own Conv2DTranspose layer, the
+Oracles: the 5×5 transposed convolution of ARCHITECTURE.md §7, Keras' own Conv2DTranspose layer, the
 transposed convolution of the kept feature map for a one-layer network, receptive fields, and
 hand-built networks on which the three ReLU backward rules must differ.
 """
@@ -304,11 +304,11 @@ def test_guided_backprop_on_the_relu_toy(separate_activations):
     np.testing.assert_allclose(flat(cl.guided_backprop(model, RELU_TOY_X)), [[0, 0], [1, 0]], atol=1e-7)
 
 
-def compiled(model, key):
-    """The compiled function course_lib keeps for ``model`` under ``key`` (widgets rely on the reuse)."""
-    from course_lib.attribution._common import _CACHE
+def traces(model, key) -> int:
+    """How often the compiled function course_lib keeps for ``model`` under ``key`` was traced."""
+    from course_lib._cache import trace_counts
 
-    return _CACHE[model][key]
+    return trace_counts(model)[key]
 
 
 def test_repeated_calls_reuse_one_compiled_function_and_see_new_weights():
@@ -318,8 +318,8 @@ def test_repeated_calls_reuse_one_compiled_function_and_see_new_weights():
         cl.deconvnet(model, x, "conv", filter_index=filter_index)
     for target in (None, 0, [1, 0, 1]):
         cl.guided_backprop(model, x, target)
-    assert compiled(model, ("deconvnet", "conv", "map")).experimental_get_tracing_count() == 1
-    assert compiled(model, "guided_backprop").experimental_get_tracing_count() == 1
+    assert traces(model, ("deconvnet", "conv", "map")) == 1
+    assert traces(model, "guided_backprop") == 1
     # the cache shares the weights, it does not freeze them: new weights give the new projection
     model.set_weights([2.0 * w for w in model.get_weights()])
     fresh = one_layer_net(seed=1)

@@ -6,13 +6,13 @@ import pytest
 import toy_models as tm
 
 import course_lib as cl
-from course_lib.attribution._common import predict_logits
+from course_lib._batching import predict_logits
 from course_lib.attribution.occlusion import occlusion_masks
 
 
 @pytest.mark.parametrize("separate", [False, True])
 def test_deeplift_toy_values(separate):
-    """DESIGN §10: DeepLIFT Rescale (zero baseline) = [[0,0],[2,−1]]."""
+    """The toy oracle (ARCHITECTURE.md §7): DeepLIFT Rescale (zero baseline) = [[0,0],[2,−1]]."""
     model = tm.relu_toy(separate_activations=separate)
     result, delta = cl.deeplift(model, tm.RELU_TOY_X, return_delta=True)
     np.testing.assert_allclose(tm.flat(result), [[0, 0], [2, -1]], atol=1e-6)
@@ -129,7 +129,7 @@ def test_deeplift_and_lrp_refuse_models_that_branch():
 
 
 def test_occlusion_toy_values():
-    """DESIGN §10: setting one input to 0 gives [[0,0],[1,−1]]."""
+    """The toy oracle (ARCHITECTURE.md §7): setting one input to 0 gives [[0,0],[1,−1]]."""
     result = cl.occlusion(tm.relu_toy(), tm.RELU_TOY_X, patch=1, stride=1)
     np.testing.assert_allclose(tm.flat(result), [[0, 0], [1, -1]], atol=1e-6)
 

@@ -6,20 +6,18 @@ import numpy as np
 import pytest
 
 import course_lib as cl
-from course_lib.widgets import draw
-from course_lib.widgets.draw import (
+from course_lib.drawings import (
     BOX,
-    CANVAS_RESOLUTION,
     FIELD,
     bounding_box,
     center_of_mass,
-    draw_digit_demo,
     fit_to_box,
     mnist_preprocess,
-    pixels_to_image,
     place_by_center_of_mass,
     resize_area,
 )
+from course_lib.widgets import draw
+from course_lib.widgets.draw import CANVAS_RESOLUTION, draw_digit_demo, pixels_to_image
 
 SIDE = CANVAS_RESOLUTION
 

@@ -7,7 +7,7 @@ import toy_models as tm
 from scipy import stats
 
 import course_lib as cl
-from course_lib.attribution._common import predict_logits
+from course_lib._batching import predict_logits
 
 
 def test_completeness_delta_by_hand():

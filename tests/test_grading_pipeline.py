@@ -9,14 +9,12 @@ The machinery shared with the other pipeline tests is in ``grading_harness.py``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from grading_harness import (
     TEST_CELL_TIMEOUT,
     Case,
     answered,
-    assert_lost_exactly,
+    batch_tests,
     edit,
     grader,
     read_notebook,
@@ -25,7 +23,7 @@ from grading_harness import (
 from nbformat.notebooknode import from_dict
 
 from course_lib.grading import mutations as mut
-from course_lib.grading.pipeline import REPOSITORY
+from course_lib.grading.pipeline import COURSE_ROOT
 from course_lib.grading.preprocessors import RelabelStderr
 from course_lib.grading.submissions import check_notebook
 
@@ -52,6 +50,80 @@ NO_BIAS = (
     'np.einsum("ixyz,zc->ixyc", features, weights)',
 )
 SWAPPED = ("correct_and_wrong_indices", "return correct, wrong", "return wrong, correct")
+NO_EPSILON = (  # the RMS alone, made safe for a zero gradient: epsilon is ignored
+    "normalize_gradient",
+    "return grads / (rms + epsilon)",
+    "return tf.math.divide_no_nan(grads, rms)",
+)
+# Every graded function of exercise 1 handing its work to a reference: an oracle of the checks through an
+# alias, through a helper, and mixed into an own computation so that gradients still flow.
+DELEGATING_EX1 = (
+    (
+        mut.replace_in_cell,
+        "normalize_gradient",
+        "    grads = tf.convert_to_tensor(grads, dtype=tf.float32)",
+        "    from course_lib.grading.checks import reference_normalize as _tidy\n"
+        "\n    return _tidy(np.asarray(grads), epsilon)\n    grads = tf.convert_to_tensor(grads, dtype=tf.float32)",
+    ),
+    (
+        mut.replace_in_cell,
+        "channel_objective",
+        "    return tf.reduce_mean(chosen, axis=[1, 2])",
+        "    same = checks.reference_channel_objective(sub_model, np.asarray(images), np.asarray(filters))\n"
+        "    return tf.constant(same) + 0.0 * tf.reduce_mean(chosen, axis=[1, 2])",
+    ),
+    (
+        mut.replace_in_cell,
+        "gradient_ascent",
+        "    shape = (len(filters), *sub_model.input_shape[1:])",
+        "    return _ascend(sub_model, filters, steps, step_size, seed)\n    shape = (len(filters), *sub_model.input_shape[1:])",
+    ),
+    (
+        mut.replace_in_cell,
+        "gradient_ascent",
+        "def gradient_ascent(",
+        "def _ascend(*arguments):\n    return checks.reference_gradient_ascent(*arguments)\n\n\ndef gradient_ascent(",
+    ),
+)
+# Exercise 2 handed to course_lib: an alias, a helper around cl.activations, cl.cam called directly.
+DELEGATING_EX2 = (
+    (
+        mut.replace_in_cell,
+        "class_activation_maps",
+        '    return np.einsum("ixyz,zc->ixyc", features, weights) + bias',
+        "    from course_lib import class_activation_maps as _maps\n\n    return _maps(features, weights, bias)",
+    ),
+    (
+        mut.replace_in_cell,
+        "last_conv_features",
+        "    conv_layers = [",
+        "    return _last(cl.activations(model, np.asarray(x)))\n    conv_layers = [",
+    ),
+    (
+        mut.replace_in_cell,
+        "last_conv_features",
+        "def last_conv_features(",
+        "def _last(maps):\n    return list(maps.values())[-1]\n\n\ndef last_conv_features(",
+    ),
+    (
+        mut.replace_in_cell,
+        "compute_cams",
+        "    features = last_conv_features(model, x)",
+        "    classes = model.output_shape[-1]\n"
+        "    return np.stack([cl.cam(model, x, target=c) for c in range(classes)], axis=-1)\n"
+        "    features = last_conv_features(model, x)",
+    ),
+)
+# A wrong answer (all zeros) that also replaces the checks, NumPy's comparison and the reference the
+# hidden test compares with: the test cells put the originals back, and check reports the lines.
+TAMPERING = (
+    "class_activation_maps",
+    '    return np.einsum("ixyz,zc->ixyc", features, weights) + bias',
+    "    return np.zeros(features.shape[:3] + (weights.shape[1],))\n\n\n"
+    "checks.expect_close = lambda *args, **kwargs: None\n"
+    "np.allclose = lambda *args, **kwargs: False\n"
+    'setattr(cl, "cam", lambda *args, **kwargs: 0.0)',
+)
 EVERY_TEST = {
     EX1: NORMALIZE_TESTS + OBJECTIVE_TESTS + ASCENT_TESTS,
     EX2: CAM_TESTS
@@ -121,6 +193,14 @@ CASES: dict[str, list[Case]] = {
             finding="file name",
         ),
         Case("stripped", edit((mut.strip_nbgrader_metadata,)), finding="restored lost nbgrader metadata"),
+        Case(  # gradient_ascent normalises with it, so its tests see the missing epsilon too
+            "no-epsilon", edit((mut.replace_in_cell, *NO_EPSILON)), lost=NORMALIZE_TESTS + ASCENT_TESTS
+        ),
+        Case(
+            "delegates",  # right values from the references: the visible tests pass, every hidden test catches it
+            edit(*DELEGATING_EX1),
+            lost=(NORMALIZE_TESTS[1], OBJECTIVE_TESTS[1], ASCENT_TESTS[1]),
+        ),
         Case(
             "broken",
             lambda nb, release: b"{ this is not a notebook",
@@ -177,6 +257,17 @@ CASES: dict[str, list[Case]] = {
             finding="was deleted; put it back",
         ),
         Case(
+            "delegates",
+            edit(*DELEGATING_EX2),
+            lost=("test_class_activation_maps_hidden", "test_last_conv_features_hidden", "test_compute_cams_hidden"),
+        ),
+        Case(
+            "tampers",
+            edit((mut.replace_in_cell, *TAMPERING)),
+            lost=CAM_TESTS + ("test_compute_cams", "test_compute_cams_hidden"),
+            review="checks.expect_close",
+        ),
+        Case(
             "messy",  # a duplicated answer cell and a test cell turned into markdown
             edit((mut.duplicate_cell, "compute_cams"), (mut.change_cell_type, "test_last_conv_features", "markdown")),
             finding="had become a markdown cell",
@@ -196,59 +287,20 @@ def _unsafe_members(assignment: str) -> dict[str, bytes]:
     }
 
 
+def refused_members(assignment: str) -> set[str]:
+    return {f"../escape_{assignment}.ipynb", f"/tmp/absolute_{assignment}.ipynb"}
+
+
+# the tests every pipeline file runs on its batches, bound as this module's test_* functions
+globals().update(batch_tests(CASES, EVERY_TEST, refused_members))
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """``graded(assignment)`` → (course, outcome of Course.grade): one batch per assignment, cached."""
     return grader(
         tmp_path_factory, CASES, unsafe_members=_unsafe_members, timeout=180, test_cell_timeout=TEST_CELL_TIMEOUT
     )
-
-
-ALL_CASES = [pytest.param(a, c, id=f"{a}-{c.student}") for a in CASES for c in CASES[a]]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("assignment", "case"), ALL_CASES)
-def test_each_submission_loses_exactly_the_expected_cells(graded, assignment, case):
-    _, outcome = graded(assignment)
-    assert_lost_exactly(outcome, case, EVERY_TEST[assignment])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", list(CASES))
-def test_batch_grades_every_student_and_refuses_unsafe_members(graded, assignment):
-    course, outcome = graded(assignment)
-    students = {case.student for case in CASES[assignment]}
-    assert set(outcome["scores"]) == students, "the gradebook must hold every student"
-    assert all(result.success for result in outcome["graded"]), [r.error for r in outcome["graded"] if not r.success]
-    refused = [c for c in outcome["collected"] if c.path is None and any("refused" in f.message for f in c.findings)]
-    assert {c.source for c in refused} == {f"../escape_{assignment}.ipynb", f"/tmp/absolute_{assignment}.ipynb"}
-    assert not (course.grading_root.parent / f"escape_{assignment}.ipynb").exists()
-    assert not Path(f"/tmp/absolute_{assignment}.ipynb").exists()
-    for student in students:
-        assert list((course.grading_root / "feedback" / student / assignment).glob("*.html")), (
-            f"no feedback for {student}"
-        )
-    csv_text = outcome["csv"].read_text()
-    assert all(student in csv_text for student in students)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("assignment", "case"), [p for p in ALL_CASES if p.values[1].finding])
-def test_check_report_says_what_was_repaired(graded, assignment, case):
-    _, outcome = graded(assignment)
-    report = [r for r in outcome["reports"] if r.student_id == case.student]
-    collected = [c for c in outcome["collected"] if c.student_id == case.student]
-    text = "\n".join(str(r) for r in report) + "\n".join(str(f) for c in collected for f in c.findings)
-    assert case.finding in text, text
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", list(CASES))
-def test_written_answers_wait_for_manual_grading(graded, assignment):
-    _, outcome = graded(assignment)
-    assert outcome["scores"]["solution"]["needs_manual"], "the answered written cells need a human grader"
-    assert outcome["scores"]["release"]["needs_manual"] == [], "unchanged written cells score 0 automatically"
 
 
 @pytest.mark.slow
@@ -293,8 +345,8 @@ def test_stderr_no_longer_zeroes_a_passing_test_but_errors_still_do():
 
 @pytest.mark.parametrize("assignment", list(CASES))
 def test_check_restores_stripped_deleted_and_duplicated_cells(assignment):
-    release = _read(REPOSITORY / "exercises", assignment)
-    full = mut.answered_release(release, _read(REPOSITORY / "solutions", assignment))
+    release = _read(COURSE_ROOT / "exercises", assignment)
+    full = mut.answered_release(release, _read(COURSE_ROOT / "solutions", assignment))
     graded_ids = [c.metadata["nbgrader"]["grade_id"] for c in release.cells if "nbgrader" in c.metadata]
     tests = [g for g in graded_ids if g.startswith("test_")]
     damaged = mut.strip_nbgrader_metadata(mut.delete_cell(mut.duplicate_cell(full, tests[0]), tests[1]))

@@ -17,7 +17,16 @@ share one submission, to keep the number of notebook runs (each starts TensorFlo
 from __future__ import annotations
 
 import pytest
-from grading_harness import TEST_CELL_TIMEOUT, Case, answered, assert_lost_exactly, edit, grader, untouched
+from grading_harness import (
+    TEST_CELL_TIMEOUT,
+    Case,
+    answered,
+    batch_tests,
+    edit,
+    grader,
+    unanswered,
+    untouched,
+)
 
 from course_lib.grading import mutations as mut
 
@@ -66,7 +75,11 @@ EPSILON_WITHOUT_SIGN = (
     "denominator = z + epsilon",
 )
 BIAS_NOT_IN_DENOMINATOR = ("lrp_epsilon_dense", "z = a @ W + b", "z = a @ W")
-PROBABILITY_NOT_SCORE = ("relevance_kept", "scores = checks.logits_of(model, x)[", "scores = np.asarray(model(x))[")
+PROBABILITY_NOT_SCORE = (
+    "relevance_kept",
+    "scores = checks.pre_softmax_scores(model, x)[",
+    "scores = np.asarray(model(x))[",
+)
 
 WITHOUT_DIFFERENCE = (
     "integrated_gradients_midpoint",
@@ -87,6 +100,139 @@ NOISY_IG = (
     '    warnings.warn("a warning from the student\'s code")\n'
     "    alphas = midpoint_alphas(steps)",
 )
+
+
+CHANNEL_SUM = (  # one map per pixel, summed over the colour channels
+    "saliency_map",
+    "    return tape.gradient(chosen, x).numpy()",
+    "    return tf.reduce_sum(tape.gradient(chosen, x), axis=-1, keepdims=True).numpy()",
+)
+TENSOR_SALIENCY = ("saliency_map", "    return tape.gradient(chosen, x).numpy()", "    return tape.gradient(chosen, x)")
+NUMPY_IN_SMOOTHGRAD = (
+    "smoothgrad_map",
+    "    grads = saliency_map(model, noisy.reshape(-1, *x.shape[1:]), np.tile(targets, samples))",
+    "    grads = np.asarray(saliency_map(model, noisy.reshape(-1, *x.shape[1:]), np.tile(targets, samples)))",
+)
+REBIND_MODEL = (  # the answer cell turns the notebook's `model` into its logits model
+    "logits_model",
+    "        return keras.Model(model.inputs[0], model.layers[-2].output)\n    return model",
+    "        return keras.Model(model.inputs[0], model.layers[-2].output)\n    return model\n\n\nmodel = logits_model(model)",
+)
+# Every graded function of exercise 3 handing its work to course_lib: an alias of a module-level helper,
+# an alias of the public method, a helper around it, and the method called directly.
+DELEGATING_EX3 = (
+    (
+        "logits_model",
+        "    last = model.layers[-1]",
+        "    from course_lib._graph import logits_model as _scores\n\n    return _scores(model)\n    last = model.layers[-1]",
+    ),
+    (
+        "saliency_map",
+        '    x = tf.convert_to_tensor(np.asarray(x, dtype="float32"))',
+        "    from course_lib import saliency as _gradient\n\n    return _gradient(model, x, target)\n"
+        '    x = tf.convert_to_tensor(np.asarray(x, dtype="float32"))',
+    ),
+    (
+        "gradient_times_input",
+        'return np.asarray(x, dtype="float32") * saliency_map(model, x, target)',
+        "return _product(model, x, target)\n\n\ndef _product(*arguments):\n    return cl.gradient_x_input(*arguments)",
+    ),
+    (
+        "smoothgrad_map",
+        '    x = np.asarray(x, dtype="float32")',
+        "    return cl.smoothgrad(model, x, target, samples=samples, noise=noise, seed=seed)\n"
+        '    x = np.asarray(x, dtype="float32")',
+    ),
+)
+
+NO_ZERO_GUARD = (
+    "lrp_epsilon_dense",
+    "s = np.divide(R_out, denominator, out=np.zeros_like(denominator), where=denominator != 0)",
+    "s = R_out / denominator",
+)
+ABS_GAP = (
+    "conservation_gap",
+    "return lrp_dense_network(layers, x, target, epsilon).sum(axis=1) - scores",
+    "return np.abs(lrp_dense_network(layers, x, target, epsilon).sum(axis=1) - scores)",
+)
+DELEGATING_EX4 = (
+    (
+        "lrp_epsilon_dense",
+        "    denominator = z + epsilon * np.where(z >= 0, 1.0, -1.0)",
+        "    from course_lib.attribution.lrp_rules import stabilise as _away_from_zero\n\n"
+        "    denominator = np.asarray(_away_from_zero(z, epsilon))",
+    ),
+    (
+        "lrp_dense_network",
+        "    a = np.asarray(x, dtype=np.float64)",
+        "    return _course_lrp(layers, x, target, epsilon)\n    a = np.asarray(x, dtype=np.float64)",
+    ),
+    (
+        "lrp_dense_network",
+        "def lrp_dense_network(",
+        "def _course_lrp(layers, x, target, epsilon):\n"
+        "    net = keras.Sequential(\n"
+        "        [keras.Input(shape=(layers[0][0].shape[0],))]\n"
+        '        + [keras.layers.Dense(W.shape[1], activation="relu") for W, _ in layers[:-1]]\n'
+        "        + [keras.layers.Dense(layers[-1][0].shape[1])]\n"
+        "    )\n"
+        "    net.set_weights([w for pair in layers for w in pair])\n"
+        '    x = np.asarray(x, dtype="float32")\n'
+        '    return cl.lrp(net, x, np.broadcast_to(target, (len(x),)), rule="epsilon", epsilon=epsilon)\n\n\n'
+        "def lrp_dense_network(",
+    ),
+)
+
+BLACK_SCORE = (  # S_c(x') taken at a black image whatever the baseline
+    "completeness_gap",
+    "np.asarray(scores_model(baseline))[rows, targets]",
+    "np.asarray(scores_model(np.zeros_like(baseline)))[rows, targets]",
+)
+TENSOR_IG = (
+    "integrated_gradients_midpoint",
+    'return ((x - baseline) * gradients.mean(axis=0)).astype("float32")',
+    'return tf.constant(((x - baseline) * gradients.mean(axis=0)).astype("float32"))',
+)
+NUMPY_IN_GAP = (
+    "completeness_gap",
+    "attributions = integrated_gradients_midpoint(model, x, baseline, target, steps)",
+    "attributions = np.asarray(integrated_gradients_midpoint(model, x, baseline, target, steps))",
+)
+DELEGATING_EX5 = (
+    (
+        "midpoint_alphas",
+        '    return ((np.arange(steps) + 0.5) / steps).astype("float32")',
+        "    from course_lib.attribution.integrated_gradients import quadrature as _nodes\n\n"
+        '    return _nodes(steps, "riemann_midpoint")[0]',
+    ),
+    (
+        "integrated_gradients_midpoint",
+        '    x = np.asarray(x, dtype="float32")',
+        "    from course_lib import integrated_gradients as _path_integral\n\n"
+        '    return _path_integral(model, x, target, baseline=baseline, steps=steps, method="riemann_midpoint")\n'
+        '    x = np.asarray(x, dtype="float32")',
+    ),
+    (
+        "completeness_gap",
+        '    x = np.asarray(x, dtype="float32")',
+        '    return _gap(model, x, baseline, target, steps)\n    x = np.asarray(x, dtype="float32")',
+    ),
+    (
+        "completeness_gap",
+        "def completeness_gap(",
+        "def _gap(model, x, baseline, target, steps):\n"
+        "    _, delta = cl.integrated_gradients(\n"
+        '        model, x, target, baseline=baseline, steps=steps, method="riemann_midpoint", return_delta=True\n'
+        "    )\n"
+        "    return np.abs(delta)\n\n\n"
+        "def completeness_gap(",
+    ),
+)
+
+
+def hidden(*pairs):
+    """The hidden test cells of these (visible, hidden) pairs."""
+    return tuple(p[1] for p in pairs)
 
 
 def wrong(*mistakes):
@@ -111,6 +257,12 @@ CASES: dict[str, list[Case]] = {
             member=f"abs-and-sum/Copy of {EX3}.ipynb",
             finding="restored lost nbgrader metadata",
         ),
+        # the one-channel digits cannot see it: the colour images of the visible test and the 2-channel
+        # networks of the hidden tests of saliency_map and of the functions built on it do
+        Case("channel-sum", wrong(CHANNEL_SUM), lost=SALIENCY + hidden(GXI, SMOOTH)),
+        # tensors returned instead of arrays, and an answer cell that rebinds the notebook's `model`: correct work
+        Case("tensors-and-model", wrong(TENSOR_SALIENCY, NUMPY_IN_SMOOTHGRAD, REBIND_MODEL)),
+        Case("delegates", wrong(*DELEGATING_EX3), lost=hidden(LOGITS, SALIENCY, GXI, SMOOTH)),
     ],
     EX4: [
         Case("solution", answered),
@@ -129,6 +281,11 @@ CASES: dict[str, list[Case]] = {
             lost=EPS + NETWORK + GAP + KEPT,
             finding="restored the released test",
         ),
+        # a division without the guard (NaN for a dead unit at epsilon = 0) and a gap without its sign
+        Case("no-guard-and-abs-gap", wrong(NO_ZERO_GUARD, ABS_GAP), lost=EPS + GAP),
+        # task 3 skipped: the functions that call it lose their points, relevance_kept (cl.lrp) keeps its own
+        Case("skipped", unanswered("lrp_dense_network"), lost=NETWORK + GAP),
+        Case("delegates", wrong(*DELEGATING_EX4), lost=hidden(EPS, NETWORK, GAP)),
     ],
     EX5: [
         Case("solution", answered),
@@ -143,10 +300,19 @@ CASES: dict[str, list[Case]] = {
             lost=IG + COMPLETE[1:],
         ),
         Case("left-riemann", wrong(LEFT_RIEMANN), lost=ALPHAS + IG + COMPLETE),
+        # S_c(x') at a black image (the toy's baseline (2, 0) scores 1) and IG returned as a tf.Tensor
+        Case("black-score-and-tensor", wrong(BLACK_SCORE, TENSOR_IG, NUMPY_IN_GAP), lost=COMPLETE),
+        Case("delegates", wrong(*DELEGATING_EX5), lost=hidden(ALPHAS, IG, COMPLETE)),
     ],
 }
 
-ALL_CASES = [pytest.param(a, c, id=f"{a}-{c.student}") for a in CASES for c in CASES[a]]
+
+def refused_members(assignment: str) -> set[str]:
+    return {f"../../escape_{assignment}.ipynb"}
+
+
+# the tests every pipeline file runs on its batches, bound as this module's test_* functions
+globals().update(batch_tests(CASES, EVERY_TEST, refused_members))
 
 
 @pytest.fixture(scope="module")
@@ -159,38 +325,6 @@ def graded(tmp_path_factory):
         timeout=240,
         test_cell_timeout=TEST_CELL_TIMEOUT * 3,
     )
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("assignment", "case"), ALL_CASES)
-def test_each_submission_loses_exactly_the_expected_cells(graded, assignment, case):
-    _, outcome = graded(assignment)
-    assert_lost_exactly(outcome, case, EVERY_TEST[assignment])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", list(CASES))
-def test_batch_grades_every_student_with_feedback_and_refuses_unsafe_members(graded, assignment):
-    course, outcome = graded(assignment)
-    students = {case.student for case in CASES[assignment]}
-    assert set(outcome["scores"]) == students
-    assert all(result.success for result in outcome["graded"]), [r.error for r in outcome["graded"] if not r.success]
-    refused = [c.source for c in outcome["collected"] if c.path is None]
-    assert refused == [f"../../escape_{assignment}.ipynb"]
-    assert not (course.grading_root.parent.parent / f"escape_{assignment}.ipynb").exists()
-    for student in students:
-        assert list((course.grading_root / "feedback" / student / assignment).glob("*.html")), student
-    assert outcome["scores"]["solution"]["needs_manual"], "the written answers wait for a human grader"
-    assert outcome["scores"]["release"]["needs_manual"] == []
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(("assignment", "case"), [p for p in ALL_CASES if p.values[1].finding])
-def test_check_report_says_what_was_repaired(graded, assignment, case):
-    _, outcome = graded(assignment)
-    text = "\n".join(str(r) for r in outcome["reports"] if r.student_id == case.student)
-    text += "\n".join(str(f) for c in outcome["collected"] if c.student_id == case.student for f in c.findings)
-    assert case.finding in text, text
 
 
 @pytest.mark.slow

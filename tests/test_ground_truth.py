@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from course_lib import ground_truth as gt
-from course_lib.attribution._common import predict_logits
+from course_lib._batching import predict_logits
 from course_lib.clever_hans import stamp_watermark, watermark_mask
 
 

@@ -9,7 +9,7 @@ import toy_models as tm
 from scipy import ndimage
 
 import course_lib as cl
-from course_lib.attribution._common import predict_logits
+from course_lib._batching import predict_logits
 
 ig_module = sys.modules["course_lib.attribution.integrated_gradients"]
 METHODS = ("gausslegendre", "riemann_trapezoid", "riemann_midpoint")
@@ -17,7 +17,7 @@ METHODS = ("gausslegendre", "riemann_trapezoid", "riemann_midpoint")
 
 @pytest.mark.parametrize("separate", [False, True])
 def test_toy_values_zero_baseline(separate):
-    """DESIGN §10: IG = [[0,0],[1.5,−0.5]]; the midpoint rule is exact here (kinks at α = 1/3 and 1/2)."""
+    """The toy oracle (ARCHITECTURE.md §7): IG = [[0,0],[1.5,−0.5]]; the midpoint rule is exact here (kinks at α = 1/3 and 1/2)."""
     model = tm.relu_toy(separate_activations=separate)
     exact = tm.flat(cl.integrated_gradients(model, tm.RELU_TOY_X, steps=60, method="riemann_midpoint"))
     np.testing.assert_allclose(exact, [[0, 0], [1.5, -0.5]], atol=1e-5)
@@ -27,7 +27,7 @@ def test_toy_values_zero_baseline(separate):
 
 
 def test_toy_values_baseline_one_zero():
-    """DESIGN §10: baseline (1, 0) at x = (2, 0) gives [1, 0]."""
+    """The toy oracle (ARCHITECTURE.md §7): baseline (1, 0) at x = (2, 0) gives [1, 0]."""
     model = tm.relu_toy()
     x, reference = tm.as_rows([2.0, 0.0]), tm.as_rows([1.0, 0.0])
     for method in ("gausslegendre", "riemann_midpoint"):

@@ -1,4 +1,4 @@
-"""Layer-wise relevance propagation: analytic oracles (DESIGN.md §10), plain-numpy re-derivations of
+"""Layer-wise relevance propagation: analytic oracles (ARCHITECTURE.md §7), plain-numpy re-derivations of
 each rule on one dense layer, invariants (LRP-0 = gradient × input, conservation), batch-norm merging,
 error messages, and the effect of ε on the shipped MNIST network."""
 
@@ -59,7 +59,7 @@ def one_dense(seed=0):
     )
 
 
-# ---------------------------------------------------------------- DESIGN.md §10 oracles
+# ---------------------------------------------------------- ARCHITECTURE.md §7 oracles
 
 
 @pytest.mark.parametrize("separate", [False, True])
@@ -357,3 +357,25 @@ def test_shipped_model_rules_run_and_roughly_conserve(mnist_model, digits):
         relevance = cl.lrp(mnist_model, x, labels, rule=rule)
         assert relevance.shape == x.shape and np.all(np.isfinite(relevance))
         np.testing.assert_allclose(relevance.sum((1, 2, 3)), score, rtol=0.1)
+
+
+class _LayerByLayer:
+    """A rule without ``gradient_form``: LRP applies it explicitly, layer by layer."""
+
+    def __init__(self, rule):
+        self.rule = rule
+
+    def __call__(self, layer, a, relevance):
+        return self.rule(layer, a, relevance)
+
+
+@pytest.mark.parametrize("rule", ["z", "epsilon", "zplus", "alpha_beta"])
+def test_the_one_backward_pass_equals_the_layer_by_layer_rules(rule):
+    # the gradient forms of the rules must give what the rules give when applied one layer at a time
+    model = toys.no_pool_cnn(seed=3)
+    x = np.random.default_rng(4).uniform(0.0, 1.0, (3, 8, 8, 1)).astype(np.float32)
+    rules = lrp_rules.composite(rule, epsilon=0.1)
+    explicit = lrp_rules.Composite(dense=_LayerByLayer(rules.dense), conv=_LayerByLayer(rules.conv))
+    one_pass = cl.lrp(model, x, [0, 1, 2], rule=rule, epsilon=0.1)
+    np.testing.assert_allclose(one_pass, cl.lrp(model, x, [0, 1, 2], rule=explicit), rtol=1e-4, atol=1e-7)
+    assert np.abs(one_pass).max() > 1e-3

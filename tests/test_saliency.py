@@ -6,13 +6,13 @@ import pytest
 import toy_models as tm
 
 import course_lib as cl
-from course_lib.attribution._common import predict_logits
+from course_lib._batching import predict_logits
 from course_lib.postprocess import reduce_channels
 
 
 @pytest.mark.parametrize("separate", [False, True])
 def test_toy_network_values(separate):
-    """DESIGN §10: |∂f/∂x| = [[0,0],[1,1]], gradient × input = [[0,0],[3,−1]]."""
+    """The toy oracle (ARCHITECTURE.md §7): |∂f/∂x| = [[0,0],[1,1]], gradient × input = [[0,0],[3,−1]]."""
     model = tm.relu_toy(separate_activations=separate)
     grads = tm.flat(cl.saliency(model, tm.RELU_TOY_X))
     np.testing.assert_allclose(np.abs(grads), [[0, 0], [1, 1]])

@@ -1,6 +1,6 @@
 """``target`` as None / int / one int per sample means the same thing for every attribution method.
 
-One test runs every method of DESIGN.md §3 that course_lib provides through all three forms:
+One test runs every method of the method contract (ARCHITECTURE.md §2) through all three forms:
 - ``None`` equals the array of predicted classes;
 - an int equals that int repeated for every sample;
 - an array of classes equals, row by row, the int calls for those classes;
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import course_lib as cl
-from course_lib.attribution._common import predict_logits
+from course_lib._batching import predict_logits
 
 # method name → fast options (few steps/samples, coarse patches)
 METHOD_OPTIONS = {

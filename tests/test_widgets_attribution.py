@@ -122,3 +122,14 @@ def test_explorers_reject_bad_choices(mnist_model, sample):
         attribution.integrated_gradients_explorer(mnist_model, x, y, baseline="grey")
     with pytest.raises(ValueError):
         attribution.saliency_explorer(mnist_model, x[0], y)
+
+
+def test_randomization_explorer_offers_the_propagation_methods(mnist_model, sample):
+    x, y = sample
+    explorer = trust.randomization_explorer(mnist_model, x[:3], y[:3], method="DeconvNet")
+    depth = explorer.controls["depth"]
+    depth.value = 1  # only the logits randomised: the DeconvNet starts below them, so nothing can change
+    assert "ρ = 1.00" in explorer.caption.value
+    explorer.controls["method"].value = "guided backprop"  # guided backprop starts at the class score
+    assert explorer.caption.value.split(">")[1].startswith("guided backprop")
+    assert "ρ = 1.00" not in explorer.caption.value

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import course_lib as cl
+from course_lib import widgets
 from course_lib.widgets import features, localization
 
 
@@ -48,7 +49,7 @@ def test_explorer_shows_errors_in_the_caption_instead_of_raising():
         fig.add_subplot().plot([0, value])
         return f"value {value}"
 
-    explorer = features.Explorer({"value": w.IntSlider(value=0, max=3)}, draw)
+    explorer = widgets.Explorer({"value": w.IntSlider(value=0, max=3)}, draw)
     assert "value 0" in _caption(explorer) and explorer.renders == 1
     explorer.controls["value"].value = 2
     assert "too large" in _caption(explorer) and explorer.renders == 2

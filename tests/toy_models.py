@@ -1,4 +1,4 @@
-"""Tiny Keras models whose attributions can be computed by hand (DESIGN.md §10).
+"""Tiny Keras models whose attributions can be computed by hand (ARCHITECTURE.md §7).
 
 Every course_lib method takes a batch of images ``(B, H, W, C)``. The toy networks therefore read a
 row image of shape ``(1, n, 1)`` — one pixel per input feature, one channel — flatten it, and then
@@ -83,7 +83,7 @@ def lrp_toy(*, separate_activations: bool = False) -> keras.Model:
     """``Input(1,3,1) → Flatten → Dense(3→3, all weights 2, no bias) → ReLU → Dense(3→1, all weights 3, no bias)``.
 
     At x = [1, 2, 3]: hidden = 2·6 = 12 per unit, f = 3·36 = 108; the ε rule (ε → 0) gives
-    R = [18, 36, 54] (DESIGN.md §10).
+    R = [18, 36, 54] (ARCHITECTURE.md §7).
     """
     act = None if separate_activations else "relu"
     layers = [
@@ -113,14 +113,23 @@ def smooth_net(seed: int = 0, n_classes: int = 3) -> keras.Model:
     )
 
 
+def _two_convs(input_shape, *, stride: int = 1, second_bias: float = 0.05) -> list:
+    """Input → Conv2D(4, 3×3, ReLU) ``conv_a`` → Conv2D(6, 3×3, ReLU, ``stride``) ``conv_b``, both "same"."""
+    return [
+        keras.Input(shape=input_shape, name="x"),
+        keras.layers.Conv2D(4, 3, padding="same", activation="relu", bias_initializer=_const(0.05), name="conv_a"),
+        keras.layers.Conv2D(
+            6, 3, strides=stride, padding="same", activation="relu", bias_initializer=_const(second_bias), name="conv_b"
+        ),
+    ]
+
+
 def gap_cnn(seed: int = 0, n_classes: int = 4, input_shape=(8, 8, 1)) -> keras.Model:
     """Conv → Conv → GAP → Dense(logits, non-zero bias) → softmax: the CAM architecture in miniature."""
     keras.utils.set_random_seed(seed)
     return keras.Sequential(
         [
-            keras.Input(shape=input_shape, name="x"),
-            keras.layers.Conv2D(4, 3, padding="same", activation="relu", bias_initializer=_const(0.05), name="conv_a"),
-            keras.layers.Conv2D(6, 3, padding="same", activation="relu", bias_initializer=_const(0.05), name="conv_b"),
+            *_two_convs(input_shape),
             keras.layers.GlobalAveragePooling2D(name="gap"),
             keras.layers.Dense(
                 n_classes, bias_initializer=keras.initializers.RandomNormal(stddev=0.5, seed=seed), name="logits"
@@ -136,11 +145,7 @@ def no_pool_cnn(seed: int = 0, n_classes: int = 3, input_shape=(8, 8, 1)) -> ker
     keras.utils.set_random_seed(seed)
     return keras.Sequential(
         [
-            keras.Input(shape=input_shape, name="x"),
-            keras.layers.Conv2D(4, 3, padding="same", activation="relu", bias_initializer=_const(0.05), name="conv_a"),
-            keras.layers.Conv2D(
-                6, 3, strides=2, padding="same", activation="relu", bias_initializer=_const(-0.05), name="conv_b"
-            ),
+            *_two_convs(input_shape, stride=2, second_bias=-0.05),
             keras.layers.Flatten(name="flatten"),
             keras.layers.Dense(8, activation="relu", bias_initializer=_const(0.1), name="hidden"),
             keras.layers.Dense(n_classes, bias_initializer=_const(0.1), name="logits"),

@@ -5,6 +5,7 @@ In the lecture's order: class activation maps → saliency maps → layer-wise r
 ``method(model, x, target=None, **options)``, and returns an unreduced float32 numpy array.
 """
 
+from course_lib.attribution.baselines import *  # noqa: F403
 from course_lib.attribution.cam import *  # noqa: F403
 from course_lib.attribution.deeplift import *  # noqa: F403
 from course_lib.attribution.integrated_gradients import *  # noqa: F403

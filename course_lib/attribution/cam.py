@@ -32,20 +32,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib._graph import _has_softmax_activation, flat_layers, get_layer, is_softmax_layer, outputs_model
-from course_lib._validation import as_batch, check_input_shape, resolve_targets
-from course_lib.attribution._common import DEFAULT_BATCH_SIZE, cached, map_chunks, n_classes, select
+from course_lib._batching import DEFAULT_BATCH_SIZE, map_chunks, prepare, select
+from course_lib._cache import compiled
+from course_lib._graph import activation_name, conv_layers, flat_layers, get_layer, layer_kind, outputs_model
 from course_lib.postprocess import upsample_bilinear
 
 __all__ = ["class_activation_maps", "cam", "grad_cam"]
-
-_IDENTITY_AT_INFERENCE = (
-    keras.layers.Dropout,
-    keras.layers.SpatialDropout2D,
-    keras.layers.GaussianNoise,
-    keras.layers.GaussianDropout,
-)
-_CONV_TYPES = (keras.layers.Conv2D, keras.layers.SeparableConv2D, keras.layers.DepthwiseConv2D)
 
 
 def class_activation_maps(features, weights, bias) -> np.ndarray:
@@ -100,12 +92,12 @@ def _cam_parts(model: keras.Model):
     if getattr(layers[g], "keepdims", False):
         raise ValueError(f"cam() expects the GlobalAveragePooling2D layer {layers[g].name!r} with keepdims=False")
     feature = g - 1
-    while feature >= 0 and isinstance(layers[feature], _IDENTITY_AT_INFERENCE):
+    while feature >= 0 and layer_kind(layers[feature]) == "identity":
         feature -= 1
     if feature < 0:
         raise ValueError(f"cam(): nothing feeds the GlobalAveragePooling2D layer of model {model.name!r}")
-    head = [layer for layer in layers[g + 1 :] if not isinstance(layer, _IDENTITY_AT_INFERENCE)]
-    if head and is_softmax_layer(head[-1]):
+    head = [layer for layer in layers[g + 1 :] if layer_kind(layer) != "identity"]
+    if head and layer_kind(head[-1]) == "softmax":
         head = head[:-1]
     if len(head) != 1 or not isinstance(head[0], keras.layers.Dense):
         found = [f"{layer.name} ({type(layer).__name__})" for layer in head] or ["nothing"]
@@ -114,26 +106,20 @@ def _cam_parts(model: keras.Model):
             f"model {model.name!r} has {found} there. CAM breaks for such architectures: use grad_cam()."
         )
     dense = head[0]
-    activation = getattr(dense.activation, "__name__", "")
+    activation = activation_name(dense)
     if activation not in ("linear", "softmax"):
         raise ValueError(
             f"cam(): the Dense layer {dense.name!r} after the pooling must be linear or softmax, not {activation!r}"
         )
-    if _has_softmax_activation(dense) and dense is not layers[-1]:
+    if activation == "softmax" and dense is not layers[-1]:
         raise ValueError(f"cam(): the softmax Dense layer {dense.name!r} must be the last layer")
     return layers[feature], dense
 
 
-def _features_and_logits(model, feature_layer, x, batch_size):
-    fm = cached(
-        model, ("cam_model", feature_layer.name), lambda: outputs_model(model, [feature_layer], with_logits=True)
-    )
-    run = cached(
-        model,
-        ("cam_fn", feature_layer.name),
-        lambda: tf.function(lambda t: fm(t, training=False), reduce_retracing=True),
-    )
-    return map_chunks(run, [x], batch_size)
+def _features_fn(model, feature_layer):
+    """Compiled: the output of ``feature_layer`` for a batch."""
+    features = outputs_model(model, [feature_layer])
+    return tf.function(lambda t: features(t, training=False), reduce_retracing=True)
 
 
 def cam(model, x, target=None, upsample: bool = False, *, batch_size: int | None = DEFAULT_BATCH_SIZE) -> np.ndarray:
@@ -159,10 +145,9 @@ def cam(model, x, target=None, upsample: bool = False, *, batch_size: int | None
     Reference: Zhou et al., "Learning Deep Features for Discriminative Localization", CVPR 2016.
     """
     feature_layer, dense = _cam_parts(model)
-    x = as_batch(x)
-    check_input_shape(model, x)
-    features, logits = _features_and_logits(model, feature_layer, x, batch_size)
-    targets = resolve_targets(target, logits)
+    x, targets = prepare(model, x, target)
+    run = compiled(model, ("cam_features", feature_layer.name), lambda: _features_fn(model, feature_layer))
+    features = map_chunks(run, [x], batch_size)
     kernel = keras.ops.convert_to_numpy(dense.kernel)
     bias = keras.ops.convert_to_numpy(dense.bias) if dense.use_bias else np.zeros(kernel.shape[1], np.float32)
     maps = np.einsum("ixyz,zi->ixy", features, kernel[:, targets]) + bias[targets][:, None, None]
@@ -171,7 +156,7 @@ def cam(model, x, target=None, upsample: bool = False, *, batch_size: int | None
 
 
 def _last_conv(model: keras.Model):
-    convs = [layer for layer in flat_layers(model) if isinstance(layer, _CONV_TYPES)]
+    convs = conv_layers(model)
     if not convs:
         raise ValueError(
             f"grad_cam(): model {model.name!r} has no Conv2D layer; pass layer=<name of a 4-D feature layer>"
@@ -232,14 +217,8 @@ def grad_cam(
         raise ValueError(
             f"grad_cam() needs a layer with 4-D output (B, h, w, K); {chosen.name!r} has shape {tuple(chosen.output.shape)}"
         )
-    x = as_batch(x)
-    check_input_shape(model, x)
-    if target is None:
-        _, logits = _features_and_logits(model, chosen, x, batch_size)
-    else:
-        logits = np.zeros((len(x), n_classes(model)), dtype=np.float32)
-    targets = resolve_targets(target, logits)
-    run = cached(model, ("grad_cam", chosen.name), lambda: _grad_cam_fn(model, chosen))
+    x, targets = prepare(model, x, target)
+    run = compiled(model, ("grad_cam", chosen.name), lambda: _grad_cam_fn(model, chosen))
     maps = map_chunks(run, [x, targets], batch_size)
     if relu:
         maps = np.maximum(maps, 0.0)

@@ -49,18 +49,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from course_lib._graph import is_softmax_layer
-from course_lib.attribution._common import (
-    DEFAULT_BATCH_SIZE,
-    cached,
-    chain_layers,
-    completeness_gap,
-    map_chunks,
-    pre_activation,
-    prepare,
-    select,
-)
-from course_lib.attribution.integrated_gradients import make_baseline
+from course_lib._batching import DEFAULT_BATCH_SIZE, completeness_gap, map_chunks, prepare, select
+from course_lib._cache import compiled
+from course_lib._graph import activation_name, chain_layers, layer_kind, pre_activation
+from course_lib.attribution.baselines import make_baseline
 
 __all__ = ["deeplift"]
 
@@ -83,29 +75,6 @@ _ELEMENTWISE = {
     "exponential",
     "mish",
 }
-_ELEMENTWISE_LAYERS = (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU, keras.layers.PReLU)
-_LINEAR_LAYERS = (
-    keras.layers.Flatten,
-    keras.layers.Reshape,
-    keras.layers.Dropout,
-    keras.layers.SpatialDropout1D,
-    keras.layers.SpatialDropout2D,
-    keras.layers.GaussianNoise,
-    keras.layers.GaussianDropout,
-    keras.layers.BatchNormalization,
-    keras.layers.AveragePooling1D,
-    keras.layers.AveragePooling2D,
-    keras.layers.GlobalAveragePooling1D,
-    keras.layers.GlobalAveragePooling2D,
-    keras.layers.ZeroPadding2D,
-    keras.layers.Cropping2D,
-    keras.layers.Identity,
-)
-_WEIGHTED = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
-
-
-def _activation_name(function) -> str:
-    return getattr(function, "__name__", type(function).__name__)
 
 
 def _rescale(function, z, n: int, eps: float):
@@ -173,8 +142,8 @@ def _global_max_rescale(layer, h, n: int, eps: float):
     return _max_rescale(y, x_at_ref_winner, ref_at_x_winner, n, eps)
 
 
-def _check_elementwise(function, layer) -> None:
-    name = _activation_name(function)
+def _check_elementwise(layer) -> None:
+    name = activation_name(layer)
     if name not in _ELEMENTWISE and name != "linear":
         raise ValueError(
             f"deeplift: layer {layer.name!r} uses activation {name!r}, which is not an elementwise function "
@@ -186,29 +155,27 @@ def _walk(model_name: str, layers, h, n: int, maxpool: str, eps: float):
     """Forward the stacked batch [x; x′] through the chain with DeepLIFT multipliers as gradients."""
     last = len(layers) - 1
     for i, layer in enumerate(layers):
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        if i == last and is_softmax_layer(layer):
+        kind = layer_kind(layer)
+        if i == last and kind == "softmax":
             break  # the pre-softmax score is explained
-        if isinstance(layer, _WEIGHTED):
-            function = layer.activation
+        if kind == "weighted":
             z = pre_activation(layer, h, "deeplift")
-            name = _activation_name(function)
+            name = activation_name(layer)
             if name == "linear" or (i == last and name == "softmax"):
                 h = z
             else:
-                _check_elementwise(function, layer)
-                h = _rescale(function, z, n, eps)
-        elif isinstance(layer, keras.layers.Activation):
-            _check_elementwise(layer.activation, layer)
-            h = h if _activation_name(layer.activation) == "linear" else _rescale(layer, h, n, eps)
-        elif isinstance(layer, _ELEMENTWISE_LAYERS):
+                _check_elementwise(layer)
+                h = _rescale(layer.activation, z, n, eps)
+        elif kind == "activation":
+            _check_elementwise(layer)
+            h = h if activation_name(layer) == "linear" else _rescale(layer, h, n, eps)
+        elif kind == "elementwise":
             h = _rescale(layer, h, n, eps)
         elif isinstance(layer, keras.layers.MaxPooling2D):
             h = _max_pool_rescale(layer, h, n, eps) if maxpool == "rescale" else layer(h)
         elif isinstance(layer, keras.layers.GlobalMaxPooling2D):
             h = _global_max_rescale(layer, h, n, eps) if maxpool == "rescale" else layer(h)
-        elif isinstance(layer, _LINEAR_LAYERS):
+        elif kind in ("average_pooling", "reshaping", "identity", "normalization"):
             h = layer(h, training=False)
         else:
             raise ValueError(
@@ -219,14 +186,14 @@ def _walk(model_name: str, layers, h, n: int, maxpool: str, eps: float):
     return h
 
 
-def _deeplift_fn(model, maxpool: str, eps: float):
+def _deeplift_fn(model, maxpool: str):
     layers, name = (
         chain_layers(model, "deeplift"),
         model.name,
     )  # the closure keeps the layers, not the model (cache key)
 
     @tf.function(reduce_retracing=True)
-    def run(x, reference, targets):
+    def run(x, reference, targets, eps):
         n = tf.shape(x)[0]
         with tf.GradientTape() as tape:
             tape.watch(x)
@@ -279,9 +246,11 @@ def deeplift(
     """
     if maxpool not in MAXPOOL_MODES:
         raise ValueError(f"maxpool must be one of {MAXPOOL_MODES}, got {maxpool!r}")
-    prepared = prepare(model, x, target)
-    x, targets = prepared.x, prepared.targets
+    x, targets = prepare(model, x, target)
     reference = make_baseline(x, baseline, seed=seed, blur_sigma=blur_sigma)
-    run = cached(model, ("deeplift", maxpool, float(eps)), lambda: _deeplift_fn(model, maxpool, float(eps)))
-    attributions, score_x, score_ref = map_chunks(run, [x, reference, targets], batch_size)
+    run = compiled(model, ("deeplift", maxpool), lambda: _deeplift_fn(model, maxpool))
+    eps = tf.constant(eps, tf.float32)
+    attributions, score_x, score_ref = map_chunks(
+        lambda *arrays: run(*arrays, eps), [x, reference, targets], batch_size
+    )
     return (attributions, completeness_gap(attributions, score_x, score_ref)) if return_delta else attributions

@@ -1,4 +1,4 @@
-"""Integrated gradients (Sundararajan, Taly, Yan 2017) and the baselines it is measured from.
+"""Integrated gradients (Sundararajan, Taly, Yan 2017).
 
 Integrated gradients attribute the score difference between an input x and a baseline x′ by
 integrating the gradient along the straight path between them,
@@ -21,8 +21,9 @@ path from a black image the course's MNIST network changes fastest right next to
 which is why it needs far fewer steps there: on 32 test digits at m = 256 the largest relative
 delta |δ| / |S(x) − S(x′)| was ≈ 0.05 % with Gauss–Legendre against ≈ 2.4 % with the trapezoid rule.
 
-The choice of x′ matters (see distill.pub/2020/attribution-baselines): :func:`make_baseline`
-builds the zero image, seeded uniform noise, a Gaussian blur of the input, or takes an array.
+The choice of x′ matters (see distill.pub/2020/attribution-baselines):
+:func:`course_lib.attribution.baselines.make_baseline` builds the zero image, seeded uniform noise,
+a Gaussian blur of the input, or takes an array.
 
 Reference: M. Sundararajan, A. Taly, Q. Yan, "Axiomatic Attribution for Deep Networks", ICML 2017,
 arXiv:1703.01365.
@@ -32,12 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from scipy import ndimage
 
-from course_lib._validation import as_batch
-from course_lib.attribution._common import (
+from course_lib._batching import (
     DEFAULT_BATCH_SIZE,
-    cached,
     chunks,
     completeness_gap,
     logits_of,
@@ -45,51 +43,18 @@ from course_lib.attribution._common import (
     score_difference,
     score_gradient,
 )
+from course_lib._cache import compiled
+from course_lib._validation import check_count
+from course_lib.attribution.baselines import make_baseline
 
-__all__ = ["integrated_gradients", "make_baseline"]
+__all__ = ["integrated_gradients"]
 
-BASELINES = ("zeros", "uniform", "blur")
 METHODS = ("gausslegendre", "riemann_trapezoid", "riemann_midpoint")
-
-
-def make_baseline(x, baseline=None, *, seed: int = 0, blur_sigma: float = 3.0) -> np.ndarray:
-    """The reference input x′ for each sample of ``x`` (B, H, W, C) → float32 array of the same shape.
-
-    ``baseline``:
-      - ``None`` or ``"zeros"``: the black image, x′ = 0;
-      - ``"uniform"``: uniform noise in [min x, max x] of each sample, drawn with ``seed``;
-      - ``"blur"``: the input blurred with a Gaussian of ``blur_sigma`` pixels along H and W
-        (Sturmfels et al., "Visualizing the Impact of Feature Attribution Baselines", Distill 2020);
-      - an array of the shape of ``x`` or of one sample (H, W, C), broadcast over the batch.
-    """
-    x = as_batch(x)
-    if baseline is None or (isinstance(baseline, str) and baseline == "zeros"):
-        return np.zeros_like(x)
-    if isinstance(baseline, str):
-        if baseline == "uniform":
-            rng = np.random.default_rng(seed)
-            axes = tuple(range(1, x.ndim))
-            low, high = x.min(axis=axes, keepdims=True), x.max(axis=axes, keepdims=True)
-            return (low + (high - low) * rng.random(x.shape)).astype(np.float32)
-        if baseline == "blur":
-            if not blur_sigma > 0:
-                raise ValueError(f"blur_sigma must be positive, got {blur_sigma!r}")
-            return ndimage.gaussian_filter(x, sigma=(0, blur_sigma, blur_sigma, 0), mode="nearest").astype(np.float32)
-        raise ValueError(f"unknown baseline {baseline!r}; use None, one of {BASELINES}, or an array shaped like x")
-    reference = as_batch(baseline, rank=None, name="baseline")
-    if reference.shape == x.shape[1:]:
-        reference = reference[None]
-    if reference.ndim != x.ndim or reference.shape[1:] != x.shape[1:] or reference.shape[0] not in (1, x.shape[0]):
-        raise ValueError(
-            f"baseline must have the shape of x {x.shape} or of one sample {x.shape[1:]}; got {reference.shape}"
-        )
-    return np.broadcast_to(reference, x.shape).astype(np.float32)
 
 
 def quadrature(steps: int, method: str = "gausslegendre") -> tuple[np.ndarray, np.ndarray]:
     """Path positions α in [0, 1] and weights w with Σ w = 1, so that ∫_0^1 g(α) dα ≈ Σ_k w_k g(α_k)."""
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    steps = check_count(steps, "steps")
     if method == "gausslegendre":
         nodes, gauss_weights = np.polynomial.legendre.leggauss(int(steps))
         alphas, weights = (nodes + 1.0) / 2.0, gauss_weights / 2.0
@@ -154,7 +119,7 @@ def integrated_gradients(
     model : keras.Model
     x : array (B, H, W, C)
     target : None, int or B ints (None = class predicted for x)
-    baseline : None/"zeros", "uniform", "blur" or an array (see :func:`make_baseline`)
+    baseline : None/"zeros", "uniform", "blur" or an array (see :func:`course_lib.make_baseline`)
     steps : int
         Number of quadrature intervals/points m (see :func:`quadrature`).
     method : "gausslegendre" (default), "riemann_trapezoid" or "riemann_midpoint"
@@ -175,10 +140,9 @@ def integrated_gradients(
     Reference: M. Sundararajan, A. Taly, Q. Yan, "Axiomatic Attribution for Deep Networks", ICML 2017.
     """
     alphas, weights = quadrature(steps, method)
-    prepared = prepare(model, x, target)
-    x, targets = prepared.x, prepared.targets
+    x, targets = prepare(model, x, target)
     reference = make_baseline(x, baseline, seed=seed, blur_sigma=blur_sigma)
-    run = cached(model, "ig_fn", lambda: _path_gradient_fn(model))
+    run = compiled(model, "ig_fn", lambda: _path_gradient_fn(model))
     limit = batch_size or len(x) * len(alphas)
     alphas, weights = tf.constant(alphas), tf.constant(weights)
     mean_grads = np.zeros_like(x)

@@ -13,8 +13,10 @@ BatchNormalization is merged into the Dense/Conv2D before it) and *routing* laye
 linear activations, MaxPooling2D, GlobalMaxPooling2D, Flatten, Dropout), which pass relevance
 on the way the gradient does. A final softmax is cut off. Nested Sequential models are unrolled.
 
-The whole explanation is one forward pass, keeping each layer's input a, and one backward pass in
-which each linear layer applies its rule: z = layer(a), s = R / z, c = (∂z/∂a)ᵀ s, R = a·c.
+Each linear layer applies its rule: z = layer(a), s = R / z, c = (∂z/∂a)ᵀ s, R = a·c. Since
+R = a·c holds all the way down, the rules with a gradient form (ε, z, z⁺, αβ) run as one forward
+pass and one modified backward pass, at the cost of about one plain gradient
+(:mod:`course_lib.attribution.lrp_rules`).
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib._graph import is_softmax_layer
-from course_lib._validation import as_batch, check_input_shape, resolve_targets
-from course_lib.attribution._common import cached, chain_layers, is_plain_relu
+from course_lib._batching import prepare, select
+from course_lib._cache import compiled, keep_alive, numbers, structural_key, with_numbers
+from course_lib._graph import activation_name, chain_layers, is_plain_relu, is_softmax_layer, layer_kind
 from course_lib.attribution.lrp_rules import ZBox, composite, identity, route
 
 __all__ = ["lrp"]
 
-_POOLING = (keras.layers.AveragePooling2D, keras.layers.GlobalAveragePooling2D)
-_ROUTING = (keras.layers.MaxPooling2D, keras.layers.GlobalMaxPooling2D, keras.layers.Flatten, keras.layers.Dropout)
-SUPPORTED = "Dense, Conv2D, BatchNormalization, (Global)AveragePooling2D, (Global)MaxPooling2D, Flatten, Dropout, ReLU"
+SUPPORTED = (
+    "Dense, Conv2D, BatchNormalization, average and max pooling, Flatten, Reshape, padding, cropping, "
+    "Dropout, ReLU and linear activations"
+)
 
 
 @dataclass(eq=False)
@@ -83,87 +86,131 @@ class RoutingLayer:
         return self.function(a)
 
 
-def _activation_name(layer) -> str:
-    return getattr(getattr(layer, "activation", None), "__name__", "")
-
-
 def _unsupported(layer, why: str = "") -> ValueError:
     why = why or f"supported layers: {SUPPORTED}"
     return ValueError(f"LRP does not support layer {layer.name!r} of type {type(layer).__name__}; {why}")
 
 
-def network_layers(model) -> list:
+def network_layers(model, *, nonnegative_input: bool = False) -> list:
     """The model as a list of :class:`LinearLayer` and :class:`RoutingLayer`, up to the pre-softmax scores."""
     layers = chain_layers(model, "LRP")
     if layers and is_softmax_layer(layers[-1]):
         layers = layers[:-1]
     steps = []
-    nonnegative = False  # is the signal known to be >= 0 here (after a ReLU)?
+    nonnegative = nonnegative_input  # is the signal known to be >= 0 here (the input's sign, then after a ReLU)?
     for index, layer in enumerate(layers):
         last = index == len(layers) - 1
-        if isinstance(layer, keras.layers.BatchNormalization):
+        kind = layer_kind(layer)
+        if kind == "normalization":
             previous = steps[-1] if steps else None
             if not (isinstance(previous, LinearLayer) and previous.kind != "pool" and previous.norm is None):
                 raise _unsupported(layer, "a batch normalisation must follow a Dense/Conv2D layer without activation")
             if layer.axis not in (-1, len(layer.input.shape) - 1):
                 raise _unsupported(layer, "only a normalisation over the last (channel) axis can be merged")
             previous.norm = layer
-        elif isinstance(layer, keras.layers.Dense | keras.layers.Conv2D):
+        elif kind == "weighted" and isinstance(layer, keras.layers.Dense | keras.layers.Conv2D):
             if isinstance(layer, keras.layers.Conv2D) and (layer.data_format != "channels_last" or layer.groups != 1):
                 raise _unsupported(layer, "only channels_last convolutions without groups are supported")
-            kind = "dense" if isinstance(layer, keras.layers.Dense) else "conv"
-            steps.append(LinearLayer(layer, kind, nonnegative_input=nonnegative))
-            activation = _activation_name(layer)
+            steps.append(
+                LinearLayer(
+                    layer, "dense" if isinstance(layer, keras.layers.Dense) else "conv", nonnegative_input=nonnegative
+                )
+            )
+            activation = activation_name(layer)
             nonnegative = activation == "relu"
             if activation == "relu":
                 steps.append(RoutingLayer(f"{layer.name}/relu", layer.activation))
             elif activation != "linear" and not (last and activation == "softmax"):
                 raise _unsupported(layer, f"its activation {activation!r} is not ReLU or linear")
-        elif isinstance(layer, keras.layers.Activation):
-            if _activation_name(layer) not in ("relu", "linear"):
-                raise _unsupported(layer, f"activation {_activation_name(layer)!r} is not ReLU or linear")
-            nonnegative = nonnegative or _activation_name(layer) == "relu"
+        elif kind == "activation":
+            if activation_name(layer) not in ("relu", "linear"):
+                raise _unsupported(layer, f"activation {activation_name(layer)!r} is not ReLU or linear")
+            nonnegative = nonnegative or activation_name(layer) == "relu"
             steps.append(RoutingLayer(layer.name, layer))
-        elif isinstance(layer, keras.layers.ReLU):
+        elif kind == "elementwise" and isinstance(layer, keras.layers.ReLU):
             if not is_plain_relu(layer):
                 raise _unsupported(layer, "only the plain ReLU (no max_value, slope or threshold) is supported")
             nonnegative = True
             steps.append(RoutingLayer(layer.name, layer))
-        elif isinstance(layer, _POOLING):
+        elif kind == "average_pooling":
             steps.append(LinearLayer(layer, "pool", nonnegative_input=nonnegative))
-        elif isinstance(layer, _ROUTING):
+        elif kind in ("max_pooling", "reshaping", "identity"):
             steps.append(RoutingLayer(layer.name, layer))
         else:
             raise _unsupported(layer)
     return steps
 
 
+def _gradient_split(steps, rules) -> int:
+    """Index from which every linear layer's rule has a ``gradient_form`` (one backward pass covers them)."""
+    split = len(steps)
+    while split > 0 and (not isinstance(steps[split - 1], LinearLayer) or hasattr(rules[split - 1], "gradient_form")):
+        split -= 1
+    return split
+
+
 def _propagate(steps, rules, x, targets):
-    """One forward pass keeping every layer's input, then one backward pass applying the rules."""
+    """Relevance of the input: one forward pass, one modified backward pass, then explicit rules below.
+
+    The layers from :func:`_gradient_split` up keep their output values but pass the rules' modified
+    gradients (``z`` is replaced by ``m + stop_gradient(z − m)`` with ``m = rule.gradient_form``), so
+    one ``tape.gradient`` gives c with R = a ⊙ c at the input of those layers. The layers below (the
+    z^B or flat rule in the first layer, custom rules without a gradient form) apply their rule
+    explicitly, each on the input it saw in the forward pass.
+    """
+    split = _gradient_split(steps, rules)
     inputs = []
     h = x
-    for step in steps:
+    for step in steps[:split]:
         inputs.append(h)
         h = step(h)
-    targets = tf.where(targets < 0, tf.argmax(h, axis=-1, output_type=tf.int32), targets)  # -1: predicted class
-    relevance = tf.one_hot(targets, tf.shape(h)[-1]) * h  # R = f_c(x) for the target class, 0 elsewhere
-    for step, rule, a in zip(reversed(steps), reversed(rules), reversed(inputs), strict=True):
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(h)
+        top = h
+        for step, rule in zip(steps[split:], rules[split:], strict=True):
+            if isinstance(step, LinearLayer):
+                z = step(h)
+                m = rule.gradient_form(step, h, z)
+                h = m + tf.stop_gradient(z - m)
+            else:
+                h = step(h)
+        score = select(h, targets)
+    relevance = top * tape.gradient(score, top)  # R = f_c(x) at the target logit, then down
+    for step, rule, a in zip(reversed(steps[:split]), reversed(rules[:split]), reversed(inputs), strict=True):
         relevance = rule(step, a, relevance)
     return relevance
 
 
-def _explainer(model, rules):
-    """The compiled :func:`_propagate` for this model and composite (traced once, then reused)."""
+def _explainer(model, rules, *, nonnegative_input: bool, numbers_as_tensors: bool = True):
+    """The compiled :func:`_propagate` for this model and composite (traced once per rule structure).
+
+    The composite's float fields (ε, α, β, bounds) are the tensor argument ``values``, so a new ε
+    reuses the graph. With ``numbers_as_tensors=False`` (a custom rule that needs its numbers in
+    Python) they are part of the key and baked into the graph. ``nonnegative_input`` (all of x ≥ 0,
+    e.g. pixels) lets the sign-splitting rules skip the negative part in the first layer too.
+    """
+    alive = []
+    key = (
+        "lrp",
+        structural_key(rules, alive) if numbers_as_tensors else (structural_key(rules, alive), tuple(numbers(rules))),
+        "x >= 0" if nonnegative_input else "x signed",
+    )
+    keep_alive(model, alive)
 
     def build():
-        steps = network_layers(model)
+        steps = network_layers(model, nonnegative_input=nonnegative_input)
         first = next((step for step in steps if isinstance(step, LinearLayer)), None)  # sees the input pixels
-        assigned = [
-            rules.rule_for(step.kind, step is first) if isinstance(step, LinearLayer) else route for step in steps
-        ]
-        return tf.function(lambda x, t: _propagate(steps, assigned, x, t), reduce_retracing=True, autograph=False)
 
-    return cached(model, ("lrp", rules), build)
+        def run(x, targets, values):
+            filled = with_numbers(rules, iter(tf.unstack(values))) if numbers_as_tensors else rules
+            assigned = [
+                filled.rule_for(step.kind, step is first) if isinstance(step, LinearLayer) else route for step in steps
+            ]
+            return _propagate(steps, assigned, x, targets)
+
+        return tf.function(run, reduce_retracing=True, autograph=False)
+
+    return compiled(model, key, build)
 
 
 def lrp(model, x, target=None, rule="epsilon", epsilon=1e-6, alpha=2.0, beta=1.0, *, low=0.0, high=1.0):
@@ -203,10 +250,7 @@ def lrp(model, x, target=None, rule="epsilon", epsilon=1e-6, alpha=2.0, beta=1.0
     2015; G. Montavon, A. Binder, S. Lapuschkin, W. Samek, K.-R. Müller, "Layer-Wise Relevance
     Propagation: An Overview", in Explainable AI, LNCS 11700, Springer 2019.
     """
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
-    x = as_batch(x, rank=len(model.inputs[0].shape))
-    check_input_shape(model, x)
+    x, targets = prepare(model, x, target)
     if len(model.outputs[0].shape) != 2:
         raise ValueError(
             f"LRP explains class scores of shape (B, n_classes); the model outputs {model.outputs[0].shape}"
@@ -216,8 +260,14 @@ def lrp(model, x, target=None, rule="epsilon", epsilon=1e-6, alpha=2.0, beta=1.0
         raise ValueError(
             f"the z^B rule needs inputs within [low, high] = [{low}, {high}]; x spans [{x.min()}, {x.max()}]"
         )
-    if target is None:
-        targets = np.full(len(x), -1, dtype=np.int32)  # the predicted class, chosen inside the compiled pass
-    else:  # an explicit target only needs the number of classes to be checked
-        targets = resolve_targets(target, np.zeros((len(x), model.outputs[0].shape[-1])))
-    return _explainer(model, rules)(tf.constant(x), tf.constant(targets)).numpy().astype(np.float32)
+    arguments = (tf.constant(x), tf.constant(targets), tf.constant(numbers(rules), tf.float32))
+    python_rules = compiled(model, "lrp rules deciding in Python", set)  # keys whose numbers cannot be tensors
+    key = structural_key(rules)
+    nonnegative = bool(x.min() >= 0.0)
+    if key not in python_rules:
+        try:
+            return _explainer(model, rules, nonnegative_input=nonnegative)(*arguments).numpy().astype(np.float32)
+        except TypeError:  # a custom rule branches in Python on a float field: trace with the numbers fixed
+            python_rules.add(key)
+    explain = _explainer(model, rules, nonnegative_input=nonnegative, numbers_as_tensors=False)
+    return explain(*arguments).numpy().astype(np.float32)

@@ -19,6 +19,18 @@ the bias) and in the stabiliser. A rule is a small immutable object called as
 ``rule(layer, a, relevance)``; ``layer(a, weights=ρ, bias=True)`` evaluates the linear layer with
 its weights replaced by ``ρ(w)``, and ``layer.nonnegative_input`` says whether a ≥ 0 is known
 (the layer follows a ReLU).
+
+**One backward pass.** Above the first layer, relevance always has the form R = a ⊙ c (the
+layer's input times a "modified gradient" c), so the whole propagation can run as *one* gradient
+computation in which each layer's output keeps its value z but gets a modified gradient. A rule
+that can say so defines ``gradient_form(layer, a, z)``: a tensor whose gradient with respect to
+``a`` is the rule's, e.g. for LRP-ε ``stop_gradient(z / (z + ε·sign z)) · z``
+(:func:`course_lib.attribution.lrp` then costs one forward and one backward pass). A rule without
+it is applied explicitly, layer by layer, below the highest such rule.
+
+**Numbers as tensors.** The float fields of a rule (ε, α, β, the z^B bounds) reach the compiled
+pass as tensors, so moving an ε slider reuses the compiled graph. Keep Python decisions (``if``)
+on ints, bools or the rule's type, not on its float fields.
 """
 
 from __future__ import annotations
@@ -95,11 +107,37 @@ class Epsilon:
     def __call__(self, layer, a, relevance):
         return redistribute(layer, [a], relevance, self.epsilon)
 
+    def gradient_form(self, layer, a, z):
+        return tf.stop_gradient(tf.math.divide_no_nan(z, stabilise(z, self.epsilon))) * z
+
 
 def Z() -> Epsilon:  # noqa: N802  (named like the other rules)
     """LRP-0, the z rule (Bach et al. 2015): R_i = Σ_j a_i w_ij / z_j · R_j. For ReLU networks it
     equals gradient × input."""
     return Epsilon(0.0)
+
+
+def _split_by_sign(layer, a) -> list:
+    """The inputs a⁺ and a⁻ (just a = a⁺ where a ≥ 0 is known, e.g. after a ReLU: then a⁻ = 0)."""
+    return [a] if layer.nonnegative_input else [tf.maximum(a, 0.0), tf.minimum(a, 0.0)]
+
+
+def _contributions(layer, rho_for_positive_a, rho_for_negative_a):
+    """z(a⁺, a⁻) = a⁺ ρ(W) + a⁻ ρ'(W) without bias: the positive (w⁺, w⁻) or negative (w⁻, w⁺) part."""
+
+    def z(a_pos, a_neg=None):
+        out = layer(a_pos, rho_for_positive_a, bias=False)
+        return out if a_neg is None else out + layer(a_neg, rho_for_negative_a, bias=False)
+
+    return z
+
+
+def _positive_part(layer):
+    return _contributions(layer, positive, negative)
+
+
+def _negative_part(layer):
+    return _contributions(layer, negative, positive)
 
 
 @dataclass(frozen=True)
@@ -111,8 +149,7 @@ class AlphaBeta:
     with α − β = 1 so that relevance is conserved; the bias is ignored. The positive contributions
     (a w)⁺ are a⁺w⁺ + a⁻w⁻, the negative ones a⁺w⁻ + a⁻w⁺. A unit without negative contributions
     hands all its relevance on by the first term (0/0 would otherwise lose β R_j). α = 1, β = 0 is the
-    z⁺ rule (Montavon et al., "Explaining nonlinear classification decisions with deep Taylor
-    decomposition", Pattern Recognition 2017).
+    z⁺ rule (:class:`ZPlus`, which skips the negative term).
     """
 
     alpha: float = 2.0
@@ -124,34 +161,40 @@ class AlphaBeta:
                 f"alpha_beta needs alpha >= 0, beta >= 0 and alpha - beta = 1; got {self.alpha}, {self.beta}"
             )
 
-    def __call__(self, layer, a, relevance):
-        # inputs split by sign; after a ReLU there are no negative inputs and their term is skipped
-        inputs = [tf.maximum(a, 0.0)] if layer.nonnegative_input else [tf.maximum(a, 0.0), tf.minimum(a, 0.0)]
-
-        def contributions(rho_for_positive_a, rho_for_negative_a):
-            def z(a_pos, a_neg=None):  # a⁺ ρ(W) [+ a⁻ ρ'(W)]
-                z = layer(a_pos, rho_for_positive_a, bias=False)
-                return z if a_neg is None else z + layer(a_neg, rho_for_negative_a, bias=False)
-
-            return z
-
-        positive_part, negative_part = contributions(positive, negative), contributions(negative, positive)
-        if not self.beta:
-            return redistribute(positive_part, inputs, relevance)
+    def _weights(self, negative_part):
         # a unit without negative contributions (z⁻_j = 0, e.g. pooling of ReLU outputs) passes all of
         # its relevance by the positive part (α_j = 1, β_j = 0), so that relevance stays conserved
-        has_negative = negative_part(*inputs) < 0.0
-        alpha = tf.where(has_negative, self.alpha, 1.0)
-        beta = tf.where(has_negative, self.beta, 0.0)
-        kept = redistribute(positive_part, inputs, alpha * relevance)
-        subtracted = redistribute(negative_part, inputs, beta * relevance)
+        has_negative = negative_part < 0.0
+        return tf.where(has_negative, self.alpha, 1.0), tf.where(has_negative, self.beta, 0.0)
+
+    def __call__(self, layer, a, relevance):
+        inputs = _split_by_sign(layer, a)
+        alpha, beta = self._weights(_negative_part(layer)(*inputs))
+        kept = redistribute(_positive_part(layer), inputs, alpha * relevance)
+        subtracted = redistribute(_negative_part(layer), inputs, beta * relevance)
         return kept - subtracted
 
+    def gradient_form(self, layer, a, z):
+        inputs = _split_by_sign(layer, a)
+        z_pos, z_neg = _positive_part(layer)(*inputs), _negative_part(layer)(*inputs)
+        alpha, beta = self._weights(z_neg)
+        kept = tf.stop_gradient(tf.math.divide_no_nan(alpha * z, z_pos)) * z_pos
+        return kept - tf.stop_gradient(tf.math.divide_no_nan(beta * z, z_neg)) * z_neg
 
-def ZPlus() -> AlphaBeta:  # noqa: N802
-    """The z⁺ rule, α1β0 (Montavon et al. 2017): R_i = Σ_j a_i w_ij⁺ / Σ_i' a_i' w_i'j⁺ · R_j
-    (for a ≥ 0; bias ignored). Conserves relevance wherever some input contributes positively."""
-    return AlphaBeta(1.0, 0.0)
+
+@dataclass(frozen=True)
+class ZPlus:
+    """The z⁺ rule, α1β0 (Montavon et al., "Explaining nonlinear classification decisions with deep
+    Taylor decomposition", Pattern Recognition 2017): R_i = Σ_j a_i w_ij⁺ / Σ_i' a_i' w_i'j⁺ · R_j
+    (for a ≥ 0; bias ignored). Conserves relevance wherever some input contributes positively;
+    equal to ``AlphaBeta(1, 0)``."""
+
+    def __call__(self, layer, a, relevance):
+        return redistribute(_positive_part(layer), _split_by_sign(layer, a), relevance)
+
+    def gradient_form(self, layer, a, z):
+        z_pos = _positive_part(layer)(*_split_by_sign(layer, a))
+        return tf.stop_gradient(tf.math.divide_no_nan(z, z_pos)) * z_pos
 
 
 @dataclass(frozen=True)
@@ -171,7 +214,7 @@ class ZBox:
         def z(x, low, high):
             return layer(x, bias=False) - layer(low, positive, bias=False) - layer(high, negative, bias=False)
 
-        bounds = [tf.fill(tf.shape(a), float(self.low)), tf.fill(tf.shape(a), float(self.high))]
+        bounds = [tf.ones_like(a) * self.low, tf.ones_like(a) * self.high]
         return redistribute(z, [a, *bounds], relevance)
 
 

@@ -26,16 +26,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from course_lib.attribution._common import (
-    DEFAULT_BATCH_SIZE,
-    cached,
-    chunks,
-    logits_of,
-    pair,
-    prepare,
-    select,
-    target_scores,
-)
+from course_lib._batching import DEFAULT_BATCH_SIZE, chunks, logits_of, prepare, select, target_scores
+from course_lib._cache import compiled
+from course_lib._validation import pair
 
 __all__ = ["occlusion", "occlusion_masks"]
 
@@ -116,11 +109,10 @@ def occlusion(
     """
     if not np.isscalar(value) or not np.isfinite(value):
         raise ValueError(f"value must be a finite number, got {value!r}")
-    prepared = prepare(model, x, target)
-    x, targets = prepared.x, prepared.targets
+    x, targets = prepare(model, x, target)
     masks = occlusion_masks(x.shape[1:], patch, stride)
     n_masks = len(masks)
-    run = cached(model, "occlusion_fn", lambda: _occluded_scores_fn(model))
+    run = compiled(model, "occlusion_fn", lambda: _occluded_scores_fn(model))
     limit = batch_size or len(x) * n_masks
     occluded = np.zeros((len(x), n_masks), dtype=np.float32)
     masks_f = masks.astype(np.float32)

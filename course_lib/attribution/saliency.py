@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from course_lib.attribution._common import DEFAULT_BATCH_SIZE, input_gradients, prepare
+from course_lib._batching import DEFAULT_BATCH_SIZE, input_gradients, prepare
+from course_lib._validation import check_count
 from course_lib.postprocess import normalize_map
 
 __all__ = ["saliency", "gradient_x_input", "smoothgrad", "normalize_map"]
@@ -56,8 +57,8 @@ def saliency(model, x, target=None, *, batch_size: int | None = DEFAULT_BATCH_SI
     Reference: K. Simonyan, A. Vedaldi, A. Zisserman, "Deep Inside Convolutional Networks: Visualising
     Image Classification Models and Saliency Maps", ICLR workshop 2014.
     """
-    prepared = prepare(model, x, target)
-    _, grads = input_gradients(model, prepared.x, prepared.targets, batch_size=batch_size)
+    x, targets = prepare(model, x, target)
+    _, grads = input_gradients(model, x, targets, batch_size=batch_size)
     return grads
 
 
@@ -71,9 +72,9 @@ def gradient_x_input(model, x, target=None, *, batch_size: int | None = DEFAULT_
     ``x`` (B, H, W, C) → float32 array of the same shape, signed and unreduced; the batch is
     processed in compiled chunks of ``batch_size``.
     """
-    prepared = prepare(model, x, target)
-    _, grads = input_gradients(model, prepared.x, prepared.targets, batch_size=batch_size)
-    return (prepared.x * grads).astype(np.float32)
+    x, targets = prepare(model, x, target)
+    _, grads = input_gradients(model, x, targets, batch_size=batch_size)
+    return (x * grads).astype(np.float32)
 
 
 def smoothgrad(
@@ -104,12 +105,10 @@ def smoothgrad(
     Reference: D. Smilkov, N. Thorat, B. Kim, F. Viégas, M. Wattenberg, "SmoothGrad: removing noise by
     adding noise", ICML workshop on visualization for deep learning 2017, arXiv:1706.03825.
     """
-    if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1:
-        raise ValueError(f"samples must be a positive int, got {samples!r}")
+    samples = check_count(samples, "samples")
     if not np.isscalar(noise) or not np.isfinite(noise) or noise < 0:
         raise ValueError(f"noise must be a non-negative number (a fraction of the input range), got {noise!r}")
-    prepared = prepare(model, x, target)
-    x, targets = prepared.x, prepared.targets
+    x, targets = prepare(model, x, target)
     axes = tuple(range(1, x.ndim))
     sigma = noise * (x.max(axis=axes, keepdims=True) - x.min(axis=axes, keepdims=True))  # (B, 1, 1, 1)
     rng = np.random.default_rng(seed)

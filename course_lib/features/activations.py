@@ -10,14 +10,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from course_lib._graph import flat_layers, get_layer, outputs_model
-from course_lib._validation import as_batch, check_input_shape
+from course_lib._batching import checked_batch
+from course_lib._graph import conv_layers, get_layer, outputs_model
 
 __all__ = ["activations"]
-
-
-def _conv_layer_names(model: keras.Model) -> list[str]:
-    return [layer.name for layer in flat_layers(model) if isinstance(layer, keras.layers.Conv2D)]
 
 
 def activations(model: keras.Model, x, layers=None, *, batch_size: int = 256) -> dict[str, np.ndarray]:
@@ -36,7 +32,7 @@ def activations(model: keras.Model, x, layers=None, *, batch_size: int = 256) ->
     x : array-like, shape ``(B, H, W, C)``
     layers : str, int, or a sequence of them, optional
         Layer names or indices into the flattened layer list (inner layers of nested models are
-        reachable). ``None`` = every ``Conv2D`` layer.
+        reachable). ``None`` = every 2-D convolution (``Conv2D``, separable, depthwise).
     batch_size : int
         Inputs are pushed through in chunks of this size (memory only; the result is the same).
 
@@ -45,14 +41,13 @@ def activations(model: keras.Model, x, layers=None, *, batch_size: int = 256) ->
     dict mapping layer name → numpy.ndarray float32, in the order the layers were asked for (raw
     outputs: after the layer's activation, nothing rescaled).
     """
-    x = as_batch(x)
-    check_input_shape(model, x)
+    x = checked_batch(model, x)
     if len(x) == 0:
         raise ValueError("x is an empty batch; expected at least one sample")
     if layers is None:
-        layers = _conv_layer_names(model)
+        layers = [layer.name for layer in conv_layers(model)]
         if not layers:
-            raise ValueError(f"model {model.name!r} has no Conv2D layer; pass layers=[...] explicitly")
+            raise ValueError(f"model {model.name!r} has no 2-D convolution layer; pass layers=[...] explicitly")
     elif isinstance(layers, str | int | keras.layers.Layer):
         layers = [layers]
     layers = list(layers)

@@ -26,29 +26,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib._graph import get_layer, outputs_model
-from course_lib._validation import as_batch, check_index, check_input_shape
-from course_lib.attribution._common import (
-    DEFAULT_BATCH_SIZE,
-    cached,
-    is_plain_relu,
-    map_chunks,
-    pre_activation,
-    prepare,
-    score_gradient,
-)
+from course_lib._batching import DEFAULT_BATCH_SIZE, checked_batch, logits_of, map_chunks, prepare, score_gradient
+from course_lib._cache import compiled
+from course_lib._graph import WEIGHTED, get_layer, is_plain_relu, layer_kind, outputs_model, pre_activation
+from course_lib._validation import as_batch, check_index, pair
 
 __all__ = ["conv_transpose", "deconvnet", "guided_backprop"]
 
 
 # --------------------------------------------------------------------------- transposed convolution
-
-
-def _stride_pair(stride) -> tuple[int, int]:
-    pair = (stride, stride) if np.isscalar(stride) else tuple(stride)
-    if len(pair) != 2 or not all(isinstance(s, int | np.integer) and not isinstance(s, bool) and s >= 1 for s in pair):
-        raise ValueError(f"stride must be a positive int or a pair of positive ints, got {stride!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def conv_transpose(x, kernel, stride=1) -> np.ndarray:
@@ -84,7 +70,7 @@ def conv_transpose(x, kernel, stride=1) -> np.ndarray:
     """
     x = as_batch(x, rank=None)
     kernel = as_batch(kernel, rank=None, name="kernel")
-    sh, sw = _stride_pair(stride)
+    sh, sw = pair(stride, "stride")
     if x.ndim == 2:
         if kernel.ndim != 2:
             raise ValueError(f"for a 2-D x of shape (H, W) the kernel must be 2-D (kh, kw); got shape {kernel.shape}")
@@ -129,8 +115,6 @@ def _relu_guided(z):
 
 
 _BACKWARD_RELUS = {"deconvnet": _relu_deconvnet, "guided": _relu_guided}
-_CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
-_OTHER_NONLINEARITIES = (keras.layers.LeakyReLU, keras.layers.PReLU, keras.layers.ELU, keras.layers.Softmax)
 
 
 class _ModifiedReLU(keras.layers.Layer):
@@ -149,13 +133,14 @@ def _swap_relu(layer, rule: str):
     """The layer to use in the modified network: ReLUs replaced, everything else shared as is."""
     relu = _BACKWARD_RELUS[rule]
     activation = getattr(layer, "activation", None)
+    kind = layer_kind(layer)
     if isinstance(layer, keras.layers.ReLU):
         if not is_plain_relu(layer):
             raise ValueError(
                 f"layer {layer.name!r} is a ReLU with max_value/negative_slope/threshold; only max(0, z) is supported"
             )
         return _ModifiedReLU(relu, name=layer.name)
-    if isinstance(layer, _OTHER_NONLINEARITIES):
+    if kind == "elementwise" or isinstance(layer, keras.layers.Softmax):
         raise ValueError(
             f"layer {layer.name!r} ({type(layer).__name__}) is not supported: the network must use ReLU nonlinearities"
         )
@@ -168,7 +153,7 @@ def _swap_relu(layer, rule: str):
         )
     if isinstance(layer, keras.layers.Activation):
         return _ModifiedReLU(relu, name=layer.name)
-    if isinstance(layer, (*_CONVS, keras.layers.Dense)):
+    if isinstance(layer, WEIGHTED):
         return _ModifiedReLU(relu, inner=layer, name=layer.name)
     raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) has a ReLU activation that cannot be separated")
 
@@ -243,12 +228,11 @@ def deconvnet(model: keras.Model, x, layer, filter_index=None, *, keep: str = "m
     numpy.ndarray float32, same shape as ``x``: the signed projection, not normalised (the paper's
     figures rescale each projection for display).
     """
-    x = as_batch(x)
-    check_input_shape(model, x)
+    x = checked_batch(model, x)
     if keep not in ("map", "max"):
         raise ValueError(f"keep must be 'map' or 'max', got {keep!r}")
     chosen = get_layer(model, layer)
-    features = cached(model, ("features", chosen.name), lambda: outputs_model(model, [chosen]))
+    features = compiled(model, ("features", chosen.name), lambda: outputs_model(model, [chosen]))
     shape = tuple(features.outputs[0].shape)
     if len(shape) != 4:
         raise ValueError(
@@ -256,7 +240,7 @@ def deconvnet(model: keras.Model, x, layer, filter_index=None, *, keep: str = "m
             f"({type(chosen).__name__}) gives {shape}"
         )
     requested = _filter_indices(filter_index, len(x), shape[-1])
-    project = cached(model, ("deconvnet", chosen.name, keep), lambda: _projection_fn(features, keep))
+    project = compiled(model, ("deconvnet", chosen.name, keep), lambda: _projection_fn(features, keep))
     return project(tf.constant(x), tf.constant(requested)).numpy().astype(np.float32)
 
 
@@ -301,9 +285,9 @@ def guided_backprop(model: keras.Model, x, target=None, *, batch_size: int | Non
     numpy.ndarray float32, same shape as ``x``: signed and unreduced (no absolute value, no
     normalisation).
     """
-    prepared = prepare(model, x, target)
-    guided = cached(model, "guided_backprop", lambda: _guided_gradient_fn(prepared.logits))
-    _, grads = map_chunks(guided, [prepared.x, prepared.targets], batch_size)
+    x, targets = prepare(model, x, target)
+    guided = compiled(model, "guided_backprop", lambda: _guided_gradient_fn(logits_of(model)))
+    _, grads = map_chunks(guided, [x, targets], batch_size)
     return grads
 
 

@@ -10,13 +10,9 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from course_lib._graph import flat_layers
+from course_lib._graph import conv_layers, flat_layers
 
 __all__ = ["first_layer_filters"]
-
-
-def _is_conv2d(layer) -> bool:
-    return isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.Conv2DTranspose)
 
 
 def first_layer_filters(model: keras.Model) -> np.ndarray:
@@ -43,8 +39,8 @@ def first_layer_filters(model: keras.Model) -> np.ndarray:
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
-    for layer in flat_layers(model):
-        if _is_conv2d(layer):
+    for layer in conv_layers(model):
+        if isinstance(layer, keras.layers.Conv2D):  # a kernel (kh, kw, C, F); separable ones have two
             kernel = keras.ops.convert_to_numpy(layer.kernel)
             return np.ascontiguousarray(np.transpose(kernel, (3, 0, 1, 2)), dtype=np.float32)
     raise ValueError(

@@ -25,9 +25,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from course_lib._cache import compiled
 from course_lib._graph import get_layer, outputs_model
-from course_lib._validation import check_index
-from course_lib.attribution._common import cached
+from course_lib._validation import check_count, check_index
 
 __all__ = ["Visualization", "activation_maximization"]
 
@@ -94,11 +94,13 @@ def _total_variation(x):
     )
 
 
-def _gaussian_blur(x, sigma: float):
-    """Separable Gaussian blur of every channel (reflecting borders)."""
-    radius = max(1, int(np.ceil(3 * sigma)))
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    taps = tf.constant(taps / taps.sum(), dtype=x.dtype)
+def _gaussian_blur(x, sigma):
+    """Separable Gaussian blur of every channel (reflecting borders), radius ⌈3σ⌉; σ may be a tensor."""
+    sigma = tf.cast(sigma, x.dtype)
+    radius = tf.maximum(1, tf.cast(tf.math.ceil(3.0 * sigma), tf.int32))
+    offsets = tf.cast(tf.range(-radius, radius + 1), x.dtype)
+    taps = tf.exp(-0.5 * tf.square(offsets / sigma))
+    taps = taps / tf.reduce_sum(taps)
     channels = x.shape[-1]
     padded = tf.pad(x, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
     rows = tf.tile(tf.reshape(taps, (-1, 1, 1, 1)), (1, 1, channels, 1))
@@ -130,8 +132,7 @@ def _check_filters(filters, n_maps: int, layer_name: str) -> np.ndarray:
 def _check_options(objective, steps, step_size, seed, value_range, l2, tv, blur, jitter) -> None:
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}; choose one of {list(OBJECTIVES)}")
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
+    check_count(steps, "steps")
     if not np.isfinite(step_size) or step_size <= 0:
         raise ValueError(f"step_size must be a positive number, got {step_size!r}")
     if value_range is not None and (len(value_range) != 2 or not value_range[0] < value_range[1]):
@@ -139,10 +140,8 @@ def _check_options(objective, steps, step_size, seed, value_range, l2, tv, blur,
     for name, value in (("l2", l2), ("tv", tv), ("blur", blur)):
         if not np.isfinite(value) or value < 0:
             raise ValueError(f"{name} must be a number ≥ 0 (0 = off), got {value!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"seed must be an int ≥ 0, got {seed!r}")
-    if isinstance(jitter, bool) or not isinstance(jitter, int | np.integer) or jitter < 0:
-        raise ValueError(f"jitter must be an int ≥ 0 (pixels; 0 = off), got {jitter!r}")
+    check_count(seed, "seed", minimum=0)
+    check_count(jitter, "jitter (pixels; 0 = off)", minimum=0)
 
 
 def _initial_images(filters, shape, value_range, seed: int) -> np.ndarray:
@@ -237,7 +236,7 @@ def activation_maximization(
         raise ValueError("activation_maximization needs a model with one input of fixed shape (H, W, C)")
     input_shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     chosen = get_layer(model, layer)
-    features = cached(model, ("features", chosen.name), lambda: outputs_model(model, [chosen]))
+    features = compiled(model, ("features", chosen.name), lambda: outputs_model(model, [chosen]))
     out_shape = tuple(features.outputs[0].shape)
     if objective == "layer":
         if filters is not None:
@@ -263,8 +262,8 @@ def activation_maximization(
             neuron = (0, 0)
 
     low, high = value_range if value_range is not None else (-np.inf, np.inf)
-    switches = (objective, bool(l2), bool(tv), float(blur), bool(jitter), float(low), float(high))
-    step = cached(model, ("maximization_step", chosen.name, switches), lambda: _ascent_step(features, *switches))
+    switches = (objective, bool(l2), bool(tv), bool(blur), bool(jitter))
+    step = compiled(model, ("maximization_step", chosen.name, switches), lambda: _ascent_step(features, *switches))
     images = tf.constant(_initial_images(filters, input_shape, value_range, seed))
     options = {
         "filters": tf.constant(np.maximum(filters, 0)),
@@ -274,6 +273,9 @@ def activation_maximization(
         "l2": tf.constant(l2, tf.float32),
         "tv": tf.constant(tv, tf.float32),
         "jitter": tf.constant(jitter, tf.int32),
+        "blur": tf.constant(blur, tf.float32),
+        "low": tf.constant(low, tf.float32),
+        "high": tf.constant(high, tf.float32),
     }
     history = []
     for t in _progress(range(steps), progress, f"{objective} maximisation of {chosen.name}"):
@@ -288,17 +290,17 @@ def activation_maximization(
     )
 
 
-def _ascent_step(features, objective, use_l2, use_tv, blur, use_jitter, low, high):
+def _ascent_step(features, objective, use_l2, use_tv, use_blur, use_jitter):
     """One compiled gradient-ascent step for a batch of images (one image per filter).
 
-    The options that change the graph (objective, which regularisers are on, the blur width, the
-    clipping range) are fixed here; the numbers a slider moves (step size, penalty weights, jitter
-    size, filters, seed) are tensors, so changing them does not retrace.
+    The options that change the graph (objective, which regularisers are on) are fixed here; the
+    numbers a slider moves (step size, penalty weights, blur width, jitter size, clipping range,
+    filters, seed) are tensors, so changing them does not retrace.
     """
     h_of = _OBJECTIVE_FUNCTIONS[objective]
 
     @tf.function(reduce_retracing=True)
-    def step(images, t, *, filters, neuron, seed, step_size, l2, tv, jitter):
+    def step(images, t, *, filters, neuron, seed, step_size, l2, tv, jitter, blur, low, high):
         if use_jitter:
             shift = tf.random.stateless_uniform(
                 [2], seed=tf.stack([seed, t]), minval=-jitter, maxval=jitter + 1, dtype=tf.int32
@@ -315,7 +317,7 @@ def _ascent_step(features, objective, use_l2, use_tv, blur, use_jitter, low, hig
             if use_tv:
                 loss -= tv * tf.reduce_sum(_total_variation(images))
         images = images + step_size * _normalize_gradient(tape.gradient(loss, images))
-        if blur:
+        if use_blur:
             images = _gaussian_blur(images, blur)
         return tf.clip_by_value(images, low, high), h
 

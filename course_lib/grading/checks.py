@@ -6,29 +6,61 @@ NumPy (or with the most direct TensorFlow gradient) so that a test never compare
 function with a copy of itself.
 
 Everything here is deterministic: inputs are built from explicit seeds.
+
+**What a student's function may call from course_lib.** Data loading (``cl.load_mnist``,
+``cl.load_ising``), the models (``cl.pretrained``, ``cl.models``), plotting and the student's own
+earlier answers: yes. The reference implementation of the task being graded (for example
+``cl.saliency`` or anything else in ``course_lib.attribution`` while ``saliency_map`` is tested)
+and the oracles of this module (``checks.reference_*``): no. The tests enforce this by what
+*runs*, not by names: :func:`call_own_work` records every Python frame executed while the
+student's function is called, so an alias, a helper or a wrapper around the reference is found
+as surely as a direct call. A student may still use the reference *outside* the graded function,
+to compare.
+
+**Tests that an answer cell cannot weaken.** Every test cell starts with
+``cl, checks, keras, np, tf = untouched()``: it puts back any attribute of these modules (and of
+the builtins) that the notebook replaced after this module was imported, and any function whose
+code or defaults were swapped, so a test always runs with the helpers and NumPy/TensorFlow
+functions the course shipped. ``python -m course_lib.grading check`` also reports answer cells
+that assign to module attributes (see :mod:`course_lib.grading.integrity`).
 """
 
 from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+import types
 
 import numpy as np
 
 __all__ = [
     "as_numpy",
+    "call_own_work",
+    "untouched",
     "expect_array",
     "expect_close",
-    "expect_not_delegated",
     "weights_snapshot",
     "expect_weights_unchanged",
     "random_gradients",
     "random_features",
     "random_spins",
     "tiny_gap_model",
+    "course_model",
+    "layer_model",
+    "mnist_test_digits",
+    "relu_toy_model",
+    "toy_rows",
+    "lrp_toy_layers",
+    "relu_toy_layers",
+    "dense_network",
     "reference_normalize",
     "reference_channel_objective",
     "reference_gradient_ascent",
     "reference_class_activation_maps",
     "reference_model_cams",
-    "logits_of",
+    "pre_softmax_scores",
 ]
 
 
@@ -81,22 +113,6 @@ def expect_close(got, expected, what: str = "the result", *, atol: float = 1e-4,
         f"(largest difference {float(np.nanmax(difference)) if np.isfinite(difference).any() else float('nan'):.3g})"
     )
     raise AssertionError(message + (f". {hint}" if hint else "."))
-
-
-def expect_not_delegated(
-    function, forbidden=("course_lib", "class_activation_maps", "activation_maximization", "cam", "grad_cam")
-):
-    """The exercise asks for an own implementation: ``function`` must not call the course's reference."""
-    code = getattr(function, "__code__", None)
-    if code is None:
-        return
-    names = set(code.co_names)
-    used = sorted(names.intersection(forbidden))
-    if used:
-        raise AssertionError(
-            f"{function.__name__} calls {', '.join(used)} from course_lib; the exercise asks you to write the "
-            "computation yourself (you may use the library afterwards to compare)."
-        )
 
 
 def weights_snapshot(model) -> list[np.ndarray]:
@@ -157,6 +173,103 @@ def tiny_gap_model(seed: int, input_shape=(12, 12, 1), channels=(4, 6), classes:
     ]
     model = keras.Sequential(layers, name=f"tiny_gap_{seed}")
     model.set_weights([rng.normal(scale=0.5, size=w.shape).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
+# ------------------------------------------------------------------------------------ course models and toys
+# Test cells build what they need from these (never from notebook variables, which an answer
+# cell may have changed): the shipped models, the bundled test digits and the lecture's toys.
+
+_MODELS: dict[str, tuple] = {}
+
+
+def _model_state(model) -> list:
+    return [np.array(w) for w in model.get_weights()] + [getattr(layer, "activation", None) for layer in model.layers]
+
+
+def _same_state(before: list, after: list) -> bool:
+    return len(before) == len(after) and all(
+        np.array_equal(a, b) if isinstance(a, np.ndarray) else a is b for a, b in zip(before, after, strict=True)
+    )
+
+
+def course_model(name: str):
+    """``cl.pretrained(name)``, kept between test cells and rebuilt if anything changed its weights or activations."""
+    import course_lib
+
+    kept = _MODELS.get(name)
+    if kept is None or not _same_state(kept[1], _model_state(kept[0])):
+        model = course_lib.pretrained(name)
+        _MODELS[name] = kept = (model, _model_state(model))
+    return kept[0]
+
+
+_DIGITS: list = []
+
+
+def mnist_test_digits(start: int, stop: int):
+    """Images and labels ``start:stop`` of the bundled MNIST test digits (fresh copies)."""
+    import course_lib
+
+    if not _DIGITS:
+        _DIGITS.extend(course_lib.load_mnist(source="bundled")[1])
+    return _DIGITS[0][start:stop].copy(), _DIGITS[1][start:stop].copy()
+
+
+def layer_model(model, layer_name: str):
+    """A model with the input of ``model`` that returns the output of its layer ``layer_name``."""
+    import keras
+
+    return keras.Model(model.inputs[0], model.get_layer(layer_name).output)
+
+
+def relu_toy_model():
+    """The lecture's toy f(x1, x2) = ReLU(ReLU(x1 - 1) - ReLU(x2)) on one-row images of shape (1, 2, 1)."""
+    import keras
+
+    toy = keras.Sequential(
+        [
+            keras.Input(shape=(1, 2, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2, activation="relu", name="hidden"),
+            keras.layers.Dense(1, activation="relu", name="out"),
+        ],
+        name="toy",
+    )
+    toy.set_weights([np.eye(2), np.array([-1.0, 0.0]), np.array([[1.0], [-1.0]]), np.zeros(1)])
+    return toy
+
+
+def toy_rows(*values) -> np.ndarray:
+    """One-row toy images: ``toy_rows((3, 1), (2, 0))`` has shape (2, 1, 2, 1)."""
+    return np.array(values, dtype="float32").reshape(len(values), 1, -1, 1)
+
+
+def lrp_toy_layers():
+    """The lecture's LRP toy: Dense(3 → 3, all weights 2) → ReLU → Dense(3 → 1, all weights 3), no biases."""
+    return [(np.full((3, 3), 2.0), np.zeros(3)), (np.full((3, 1), 3.0), np.zeros(1))]
+
+
+def relu_toy_layers(bias: float = -1.0):
+    """(W, b) pairs of f = ReLU(x1 + bias) - ReLU(x2): a bias that takes its own share of the relevance."""
+    return [(np.eye(2), np.array([bias, 0.0])), (np.array([[1.0], [-1.0]]), np.zeros(1))]
+
+
+def dense_network(seed: int, hidden=(32, 32), classes: int = 10, input_shape=(28, 28, 1)):
+    """A random-weight MLP Flatten → Dense+ReLU (``hidden_1``, …) → Dense ``logits`` → softmax."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    layers = [keras.Input(shape=input_shape), keras.layers.Flatten()]
+    layers += [keras.layers.Dense(n, activation="relu", name=f"hidden_{i + 1}") for i, n in enumerate(hidden)]
+    layers += [keras.layers.Dense(classes, name="logits"), keras.layers.Activation("softmax", name="softmax")]
+    model = keras.Sequential(layers, name=f"mlp_{seed}")
+    fan_in = [w.shape[0] for w in model.get_weights() if w.ndim == 2]
+    weights = []
+    for w in model.get_weights():
+        scale = np.sqrt(2.0 / fan_in[len(weights) // 2]) if w.ndim == 2 else 0.1
+        weights.append((rng.normal(scale=scale, size=w.shape)).astype(np.float32))
+    model.set_weights(weights)
     return model
 
 
@@ -225,9 +338,220 @@ def reference_model_cams(model, x) -> np.ndarray:
     return reference_class_activation_maps(np.asarray(features), weights, bias)
 
 
-def logits_of(model, x) -> np.ndarray:
-    """Pre-softmax scores: the output of the model's last Dense layer."""
+def pre_softmax_scores(model, x) -> np.ndarray:
+    """Pre-softmax scores S_c(x): the output of the model's last Dense layer, as NumPy."""
     import keras
 
     dense = _last_layer_of_type(model, "dense")
     return np.asarray(keras.Model(model.inputs[0], dense.output)(np.asarray(x, dtype=np.float32)))
+
+
+# ------------------------------------------------------------------------------------ own work
+
+
+def _numpy_result(value):
+    """Tensors and arrays (also inside tuples and lists) as NumPy; anything else (a model) unchanged."""
+    if isinstance(value, tuple | list):
+        if value and all(isinstance(item, int | float | np.generic) for item in value):
+            return np.asarray(value)
+        return type(value)(_numpy_result(item) for item in value)
+    if hasattr(value, "numpy") and callable(value.numpy):
+        return np.asarray(value.numpy())
+    if isinstance(value, np.ndarray | np.generic | float | int):
+        return np.asarray(value)
+    return value
+
+
+def _nested_codes(code: types.CodeType) -> set[types.CodeType]:
+    """``code`` and the code of every function, lambda and comprehension defined inside it."""
+    found = {code}
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            found |= _nested_codes(constant)
+    return found
+
+
+def _forbidden_code(items) -> tuple[set[types.CodeType], tuple[str, ...], dict[types.CodeType, str]]:
+    """Resolve modules, dotted module names and functions into code objects and file prefixes."""
+    codes: dict[types.CodeType, str] = {}
+    prefixes: list[str] = []
+    own = sys.modules[__name__]
+    for name in dir(own):  # the oracles of this module are never the student's own work
+        if name.startswith("reference_"):
+            for code in _nested_codes(getattr(own, name).__code__):
+                codes[code] = f"checks.{name}"
+    for item in items:
+        if isinstance(item, str):
+            item = importlib.import_module(item)
+        if isinstance(item, types.ModuleType):
+            path = os.path.abspath(item.__file__)
+            if os.path.basename(path) == "__init__.py":
+                path = os.path.dirname(path) + os.sep
+            prefixes.append(path)
+            continue
+        function = item
+        while hasattr(function, "__wrapped__") or hasattr(function, "python_function"):  # decorators, tf.function
+            function = getattr(function, "__wrapped__", None) or function.python_function
+        code = getattr(function, "__code__", None)
+        if code is None:
+            raise TypeError(f"forbidden items are modules, module names or Python functions; got {item!r}")
+        for nested in _nested_codes(code):
+            codes[nested] = f"{function.__module__}.{function.__qualname__}"
+    return set(codes), tuple(prefixes), codes
+
+
+def call_own_work(function, *args, forbidden=(), what: str | None = None, **kwargs):
+    """``function(*args, **kwargs)``, checked to be the student's own work; the result as NumPy.
+
+    While the call runs, a profiler hook (``sys.setprofile``, and ``threading.setprofile`` for
+    threads started meanwhile) records every Python frame that starts. If one of them belongs to
+    ``forbidden`` — modules (``"course_lib.attribution"``: every file of that package), module
+    objects or functions (with the functions, lambdas and comprehensions defined inside them) —
+    or to an oracle ``checks.reference_*``, the test fails with a message naming what ran. Names
+    do not matter: an alias, a helper or a wrapper runs the same code and is found the same way.
+
+    The result is converted to NumPy (``tf.Tensor`` included, also inside a tuple or list);
+    other objects, e.g. a returned ``keras.Model``, are passed through unchanged.
+    """
+    codes, prefixes, names = _forbidden_code(forbidden)
+    seen: list[types.CodeType] = []
+
+    def record(frame, event, arg):
+        if event == "call":
+            code = frame.f_code
+            if code in codes or (prefixes and code.co_filename.startswith(prefixes)):
+                seen.append(code)
+
+    label = what or f"{getattr(function, '__name__', 'your function')}(...)"
+    previous, previous_threads = sys.getprofile(), threading.getprofile()
+    threading.setprofile(record)
+    sys.setprofile(record)
+    try:
+        result = function(*args, **kwargs)
+    finally:
+        switched_off = sys.getprofile() is not record
+        sys.setprofile(previous)
+        threading.setprofile(previous_threads)
+    if switched_off:
+        raise AssertionError(
+            f"{label} switched off the grader's recording of the code it runs (sys.setprofile); "
+            "remove that line from your answer."
+        )
+    if seen:
+        ran = list(
+            dict.fromkeys(_short_location(names.get(code) or f"{code.co_filename}:{code.co_name}") for code in seen)
+        )
+        raise AssertionError(
+            f"{label} ran the course's reference implementation ({', '.join(ran[:4])}). The exercise asks you to "
+            "write this computation yourself; you may use course_lib for data, models and plots, and compare with "
+            "its reference outside your function."
+        )
+    return _numpy_result(result)
+
+
+def _short_location(text: str) -> str:
+    """A frame's file path shortened to its module inside course_lib (``course_lib/attribution/...``)."""
+    marker = os.sep + "course_lib" + os.sep
+    if marker in text:
+        return "course_lib" + os.sep + text.split(marker, 1)[1]
+    return text
+
+
+# ------------------------------------------------------------------------------------ untouched tools
+# Taken when this module is first imported — in the exercises' set-up cell, before any answer runs.
+
+_WATCHED = (
+    "builtins",
+    "numpy",
+    "numpy.random",
+    "numpy.linalg",
+    "tensorflow",
+    "tensorflow.nn",
+    "tensorflow.math",
+    "keras",
+    "keras.layers",
+    "keras.ops",
+    "course_lib",
+    "course_lib.plotting",
+    __name__,
+)
+
+
+def _snapshot():
+    """(module, {name: value}) of the callables and classes each watched module holds right now."""
+    taken = []
+    for name in _WATCHED:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:  # a test of checks without TensorFlow or Keras
+            continue
+        values = {
+            key: value
+            for key, value in vars(module).items()
+            if not isinstance(value, types.ModuleType) and (callable(value) or isinstance(value, type))
+        }
+        taken.append((module, values))
+    return taken
+
+
+def _function_parts(taken):
+    parts = {}
+    for _, values in taken:
+        for value in values.values():
+            if isinstance(value, types.FunctionType):
+                parts[value] = (value.__code__, value.__defaults__, value.__kwdefaults__)
+    return parts
+
+
+_ORIGINAL = _snapshot()
+_ORIGINAL_PARTS = _function_parts(_ORIGINAL)
+restored: list[str] = []  # what :func:`untouched` had to put back, for the record
+
+
+def untouched():
+    """``(cl, checks, keras, np, tf)`` as imported, with every change the notebook made undone.
+
+    Module attributes of course_lib, this module, NumPy, TensorFlow, Keras and the builtins that
+    were replaced or deleted are put back, swapped ``__code__``/defaults are restored, and IPython's
+    exception display is reset, so a test cell always checks with the course's own tools. What was
+    put back is listed in ``checks.restored`` (``python -m course_lib.grading check`` reports the
+    lines that did it).
+    """
+    for module, values in _ORIGINAL:
+        current = vars(module)
+        for key, value in values.items():
+            now = current.get(key)
+            if now is not value and not (isinstance(now, types.MethodType) and now == value):
+                setattr(module, key, value)
+                restored.append(f"{module.__name__}.{key}")
+    for function, (code, defaults, kwdefaults) in _ORIGINAL_PARTS.items():
+        if function.__code__ is not code or function.__defaults__ is not defaults:
+            function.__code__, function.__defaults__ = code, defaults
+            restored.append(f"{function.__module__}.{function.__qualname__}")
+        if function.__kwdefaults__ is not kwdefaults:
+            function.__kwdefaults__ = kwdefaults
+            restored.append(f"{function.__module__}.{function.__qualname__}")
+    _reset_ipython()
+    modules = {module.__name__: module for module, _ in _ORIGINAL}
+    return (
+        modules.get("course_lib"),
+        modules[__name__],
+        modules.get("keras"),
+        modules["numpy"],
+        modules.get("tensorflow"),
+    )
+
+
+def _reset_ipython() -> None:
+    """An error in a test cell must reach nbgrader: undo custom exception handlers and display hooks."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return
+    if getattr(shell, "custom_exceptions", ()) != ():
+        shell.set_custom_exc((), None)
+        restored.append("IPython custom exception handler")
+    for name in ("showtraceback", "_showtraceback", "run_cell", "run_ast_nodes", "run_code"):
+        if name in vars(shell):
+            delattr(shell, name)
+            restored.append(f"IPython shell.{name}")

@@ -10,11 +10,16 @@ plugin. What this module adds is the plumbing around them:
 * the course configuration is read from the repository's ``nbgrader_config.py``; only the paths
   are pointed at the grading directory, and the source stays ``solutions/``;
 * submissions are checked and repaired (:mod:`course_lib.grading.submissions`) before nbgrader
-  sees them, and every student is graded on their own, so one broken notebook never stops the batch.
+  sees them, and every student is graded on their own, so one broken notebook never stops the batch;
+* lines that change the tools the tests use are kept for review: ``reports/<assignment>_review.json``,
+  the ``review`` column of the CSV and the ``scores`` table;
+* feedback shows the results of the hidden tests, not their source
+  (:class:`~course_lib.grading.preprocessors.HideHiddenTests`).
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
@@ -24,22 +29,22 @@ from pathlib import Path
 
 from sqlalchemy.exc import SAWarning
 
-from course_lib.grading import submissions
+from course_lib.grading import execution, submissions
 
 # nbgrader's gradebook session warns about its own autoflush ordering while autograding; the
 # grades are right, and the instructor cannot act on it.
 warnings.filterwarnings("ignore", category=SAWarning, module="nbgrader")
 
 __all__ = [
-    "REPOSITORY",
+    "COURSE_ROOT",
     "Course",
     "assignments",
 ]
 
-REPOSITORY = Path(__file__).resolve().parents[2]
+COURSE_ROOT = Path(__file__).resolve().parents[2]  # the repository folder (solutions/, exercises/, nbgrader_config.py)
 
 
-def assignments(repo: Path = REPOSITORY) -> list[str]:
+def assignments(repo: Path = COURSE_ROOT) -> list[str]:
     """Assignment ids: the folders of ``solutions/`` that hold a notebook."""
     return sorted(p.name for p in (Path(repo) / "solutions").iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
 
@@ -49,6 +54,14 @@ def _tools_on_path() -> None:
     tools = str(Path(sys.executable).parent)
     if tools not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = tools + os.pathsep + os.environ.get("PATH", "")
+
+
+# nbgrader's feedback steps with the hidden tests' source taken out (their results stay).
+FEEDBACK_PREPROCESSORS = [
+    "nbgrader.preprocessors.GetGrades",
+    "course_lib.grading.preprocessors.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
 
 
 @dataclass(frozen=True)
@@ -71,6 +84,12 @@ class GradingResult:
     success: bool
     log: str = ""
     error: str = ""
+    incidents: list[str] = field(default_factory=list)  # e.g. "the kernel died (out of memory?) in cell …"
+
+    @property
+    def cause(self) -> str:
+        """Why nbgrader failed, from its log (its own error text says only 'see the above traceback')."""
+        return execution.failure_cause(self.log, self.error)
 
 
 @dataclass
@@ -80,12 +99,22 @@ class Course:
     ``timeout`` overrides the per-cell timeout of ``nbgrader_config.py``; ``test_cell_timeout``
     gives graded test cells their own, shorter limit (set-up cells that start TensorFlow keep
     ``timeout``), so that a student's infinite loop costs little time.
+
+    ``jobs`` > 1 executes that many submissions at once on a local Dask cluster; ``scheduler``
+    (``tcp://host:8786``) sends them to a running Dask cluster instead
+    (:class:`course_lib.grading.execution.ParallelAutograde`). ``sandbox``, ``memory_mb`` and
+    ``processes`` override the kernel sandbox of ``nbgrader_config.py`` (``SandboxedExecute``).
     """
 
-    grading_root: Path = field(default_factory=lambda: REPOSITORY / "grading")
-    repo: Path = REPOSITORY
+    grading_root: Path = field(default_factory=lambda: COURSE_ROOT / "grading")
+    repo: Path = COURSE_ROOT
     timeout: int | None = None
     test_cell_timeout: int | None = None
+    jobs: int = 1
+    scheduler: str | None = None
+    sandbox: bool | None = None
+    memory_mb: int | None = None
+    processes: int | None = None
 
     def __post_init__(self):
         self.grading_root = Path(self.grading_root).resolve()
@@ -103,18 +132,22 @@ class Course:
         config.CourseDirectory.release_directory = str(release_directory or (self.grading_root / "release"))
         config.CourseDirectory.db_url = f"sqlite:///{self.grading_root / 'gradebook.db'}"
         config.Exchange.root = str(self.grading_root / "exchange")  # never the system-wide exchange
+        config.GenerateFeedback.preprocessors = FEEDBACK_PREPROCESSORS
         if self.timeout is not None:
             config.Execute.timeout = int(self.timeout)
         if self.test_cell_timeout is not None:
             config.Execute.timeout_func = _TestCellTimeout(int(self.test_cell_timeout), int(config.Execute.timeout))
+        for name in ("sandbox", "memory_mb", "processes"):
+            if getattr(self, name) is not None:
+                setattr(config.SandboxedExecute, name, getattr(self, name))
         return config
 
-    def api(self, **kwargs):
+    def api(self, *, config=None, **kwargs):
         _tools_on_path()
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
 
-        config = self.config(**kwargs)
+        config = config if config is not None else self.config(**kwargs)
         self.grading_root.mkdir(parents=True, exist_ok=True)
         self._write_local_config()
         return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
@@ -129,7 +162,8 @@ class Course:
             f"load_subconfig({str(self.repo / 'nbgrader_config.py')!r})  # noqa: F821\n"
             f"c.CourseDirectory.root = {str(self.grading_root)!r}\n"
             f"c.CourseDirectory.source_directory = {str(self.repo / 'solutions')!r}\n"
-            f"c.CourseDirectory.release_directory = {str(self.grading_root / 'release')!r}\n",
+            f"c.CourseDirectory.release_directory = {str(self.grading_root / 'release')!r}\n"
+            f"c.GenerateFeedback.preprocessors = {FEEDBACK_PREPROCESSORS!r}\n",
             encoding="utf-8",
         )
         return path
@@ -172,28 +206,68 @@ class Course:
         release_dir = self.prepare(assignment)
         reports = submissions.check_submissions(self.grading_root, assignment, release_dir, repair=repair)
         self._write_report(assignment, "check", [str(r) for r in reports])
+        review = {r.student_id: [f.message for f in r.reviews] for r in reports}
+        self._review_path(assignment).write_text(json.dumps(review, indent=1, ensure_ascii=False), encoding="utf-8")
         return reports
+
+    def _review_path(self, assignment: str) -> Path:
+        return self.grading_root / "reports" / f"{assignment}_review.json"
+
+    def review(self, assignment: str) -> dict[str, list[str]]:
+        """``{student: [lines to review]}`` found by the last ``check`` of ``assignment`` (empty if none)."""
+        path = self._review_path(assignment)
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
     def students(self, assignment: str) -> list[str]:
         return sorted(p.parent.name for p in (self.grading_root / "submitted").glob(f"*/{assignment}") if p.is_dir())
 
     def autograde(self, assignment: str, students=None) -> list[GradingResult]:
-        """nbgrader ``autograde``, one student at a time (a failure is recorded, the batch goes on)."""
+        """nbgrader ``autograde`` of every student (a failure is recorded, the batch goes on).
+
+        Serial with ``jobs`` = 1; otherwise the executions run on Dask and nbgrader records the
+        results one at a time, as they come (:class:`~course_lib.grading.execution.ParallelAutograde`).
+        """
         api = self.api()
         self._check(api.generate_assignment(assignment, force=True), f"preparing {assignment}")
-        results = []
-        for student in students or self.students(assignment):
-            outcome = api.autograde(assignment, student, force=True, create=True)
-            results.append(
-                GradingResult(student, bool(outcome.get("success")), outcome.get("log", ""), outcome.get("error", ""))
+        students = list(students or self.students(assignment))
+        if self.jobs > 1 or self.scheduler:
+            parallel = execution.ParallelAutograde(jobs=self.jobs, scheduler=self.scheduler)
+            outcomes = parallel.run(lambda config: self.api(config=config), self.config(), assignment, students)
+        else:
+            outcomes = {student: api.autograde(assignment, student, force=True, create=True) for student in students}
+        results = [
+            GradingResult(
+                student,
+                bool(outcome.get("success")),
+                outcome.get("log", ""),
+                outcome.get("error", ""),
+                execution.take_incidents(assignment, student),
             )
-        failed = [
-            f"{r.student_id}: {r.error.strip().splitlines()[-1] if r.error.strip() else 'failed'}"
-            for r in results
-            if not r.success
+            for student, outcome in outcomes.items()
         ]
-        self._write_report(assignment, "autograde", failed or ["every submission was graded"])
+        self._record_incidents(assignment, results)
+        failed = [f"{r.student_id}: {r.cause}" for r in results if not r.success]
+        noted = [f"{r.student_id}: {note}" for r in results for note in r.incidents]
+        self._write_report(assignment, "autograde", failed + noted or ["every submission was graded"])
         return results
+
+    def _incidents_path(self, assignment: str) -> Path:
+        return self.grading_root / "reports" / f"{assignment}_incidents.json"
+
+    def incidents(self, assignment: str) -> dict[str, list[str]]:
+        """``{student: [what went wrong while executing]}`` from the latest autograding of each student."""
+        path = self._incidents_path(assignment)
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    def _record_incidents(self, assignment: str, results) -> None:
+        table = self.incidents(assignment)
+        for result in results:
+            table.pop(result.student_id, None)
+            if result.incidents:
+                table[result.student_id] = result.incidents
+        path = self._incidents_path(assignment)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(table, indent=1, sort_keys=True), encoding="utf-8")
 
     def feedback(self, assignment: str, students=None) -> Path:
         """nbgrader ``generate_feedback``: one HTML file per student in ``feedback/``."""
@@ -213,18 +287,40 @@ class Course:
         plugin.to = str(to)
         with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gradebook:
             plugin.export(gradebook)
+        self._add_review_column(to)
+        execution.add_incident_column(to, self.grading_root / "reports")
         return to
 
-    def scores(self, assignment: str) -> dict[str, dict]:
-        """``{student: {"auto_score", "max_auto", "needs_manual", "cells": {grade_id: (score, max)}}}``.
+    def _add_review_column(self, path: Path) -> None:
+        """A ``review`` column: the lines of each submission that an instructor should look at."""
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        if not rows:
+            return
+        reviews = {}
+        for assignment in {row["assignment"] for row in rows}:
+            reviews.update({(assignment, s): lines for s, lines in self.review(assignment).items()})
+        for row in rows:
+            row["review"] = "; ".join(reviews.get((row["assignment"], row["student_id"]), []))
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
 
-        Only autograded test cells count into ``auto_score``; written answers are listed in
-        ``needs_manual`` until they have been graded by hand.
+    def scores(self, assignment: str) -> dict[str, dict]:
+        """``{student: {"auto_score", "max_auto", "needs_manual", "cells", "lost", "review", "incidents"}}``.
+
+        ``cells`` maps each autograded test cell to ``(score, max)`` and ``lost`` lists the cells
+        below their maximum. Only autograded test cells count into ``auto_score``; written answers
+        are listed in ``needs_manual`` until they have been graded by hand. ``review`` holds the
+        lines that ``check`` found for the instructor to look at, ``incidents`` what went wrong while
+        the notebook ran (a kernel that died).
         """
         from nbgrader.api import Gradebook
 
         config = self.config()
-        table = {}
+        review = self.review(assignment)
+        table, incidents = {}, self.incidents(assignment)
         with Gradebook(config.CourseDirectory.db_url, config.CourseDirectory.course_id) as gradebook:
             for submission in gradebook.assignment_submissions(assignment):
                 cells, manual = {}, []
@@ -235,10 +331,13 @@ class Course:
                         elif grade.needs_manual_grade:
                             manual.append(grade.name)
                 table[submission.student.id] = {
+                    "incidents": incidents.get(submission.student.id, []),
                     "auto_score": sum(score for score, _ in cells.values()),
                     "max_auto": sum(top for _, top in cells.values()),
                     "needs_manual": sorted(manual),
                     "cells": cells,
+                    "lost": [cell for cell, (score, top) in cells.items() if score < top],
+                    "review": review.get(submission.student.id, []),
                 }
         return table
 
@@ -265,9 +364,3 @@ class Course:
         path = folder / f"{assignment}_{step}.txt"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         return path
-
-
-def environment_summary() -> str:
-    """The settings that keep test cells free of stray stderr, as seen by this process."""
-    keys = ("TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "KERAS_BACKEND", "COURSE_LIB_OFFLINE")
-    return json.dumps({k: os.environ.get(k) for k in keys})

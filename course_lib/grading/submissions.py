@@ -29,6 +29,8 @@ from pathlib import Path, PurePosixPath
 
 import nbformat
 
+from course_lib.grading import integrity
+
 __all__ = [
     "Finding",
     "CollectedFile",
@@ -51,7 +53,12 @@ MISSING_ANSWER_MARKDOWN = "*This answer cell was missing from the submission; th
 
 @dataclass
 class Finding:
-    """One observation about a submission: ``kind`` is "repaired" (fixed automatically) or "problem"."""
+    """One observation about a submission.
+
+    ``kind`` is "repaired" (fixed automatically), "problem" (the student's work may be lost) or
+    "review" (a line that changes the tools the tests use: the score is not touched, an
+    instructor should look; see :mod:`course_lib.grading.integrity`).
+    """
 
     kind: str
     message: str
@@ -83,9 +90,15 @@ class SubmissionReport:
         return [f for f in self.findings if f.kind == "problem"]
 
     @property
+    def reviews(self) -> list[Finding]:
+        return [f for f in self.findings if f.kind == "review"]
+
+    @property
     def status(self) -> str:
         if self.problems:
             return "problems"
+        if self.reviews:
+            return "review"
         return "repaired" if self.findings else "ok"
 
     def __str__(self) -> str:
@@ -152,13 +165,25 @@ def _ignored(relative: PurePosixPath) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in relative.parts) or relative.suffix != ".ipynb"
 
 
+def _refused(source: str, message: str, student: str | None = None) -> CollectedFile:
+    """A handed-in file that was not written into ``submitted/``, and why."""
+    return CollectedFile(source, student, None, [Finding("problem", message)])
+
+
+def _follows_convention(original: str, student: str, target_name: str) -> bool:
+    """``<student>_<notebook>.ipynb`` or ``<student>/<notebook>.ipynb``: the name needs no report."""
+    path = PurePosixPath(original.replace("\\", "/"))
+    return path.name in (target_name, f"{student}_{target_name}")
+
+
 def collect(source, assignment: str, grading_root, *, notebook: str | None = None, roster=None) -> list[CollectedFile]:
     """Copy handed-in notebooks from a zip file or a folder into ``submitted/<student>/<assignment>/``.
 
     Every file is written under ``grading_root`` with the release's notebook name (``notebook``,
-    default ``assignment``), whatever the student called it. Zip members with absolute paths, '..'
-    or symbolic links are refused; files without a recognisable student id are reported and skipped.
-    When a student handed in several notebooks, the most recently modified one is kept.
+    default ``assignment``), whatever the student called it; a name other than the convention's is
+    reported. Zip members with absolute paths, '..' or symbolic links are refused; files without a
+    recognisable student id are reported and skipped. When a student handed in several notebooks,
+    the most recently modified one is kept.
     """
     source, grading_root = Path(source), Path(grading_root).resolve()
     notebook = notebook or assignment
@@ -167,61 +192,37 @@ def collect(source, assignment: str, grading_root, *, notebook: str | None = Non
     results: list[CollectedFile] = []
     for relative, original, size, stamp, read in _entries(source):
         if relative is None:
-            results.append(
-                CollectedFile(
-                    original,
-                    None,
-                    None,
-                    [Finding("problem", "refused: the path leaves the archive (absolute, '..' or a link)")],
-                )
-            )
+            results.append(_refused(original, "refused: the path leaves the archive (absolute, '..' or a link)"))
             continue
         if _ignored(relative):
             continue
         if size > MAX_NOTEBOOK_BYTES:
-            results.append(
-                CollectedFile(
-                    original,
-                    None,
-                    None,
-                    [Finding("problem", f"refused: {size} bytes is larger than {MAX_NOTEBOOK_BYTES}")],
-                )
-            )
+            results.append(_refused(original, f"refused: {size} bytes is larger than {MAX_NOTEBOOK_BYTES}"))
             continue
         student = student_id_from_name(relative, roster_map)
         if student is None:
             message = "skipped: no student id (name it <student_id>_<anything>.ipynb or list it in the roster)"
-            results.append(CollectedFile(original, None, None, [Finding("problem", message)]))
+            results.append(_refused(original, message))
             continue
         if student in chosen:
             previous = chosen[student]
             keep_new = stamp > previous[1] or (stamp == previous[1] and original > previous[0])
             dropped = previous[0] if keep_new else original
-            results.append(
-                CollectedFile(
-                    dropped,
-                    student,
-                    None,
-                    [Finding("problem", f"{student} handed in several notebooks; ignored {dropped}")],
-                )
-            )
+            results.append(_refused(dropped, f"{student} handed in several notebooks; ignored {dropped}", student))
             if not keep_new:
                 continue
-        chosen[student] = (original, stamp, read())  # read now: the archive closes after the loop
-    for student, (original, _, data) in sorted(chosen.items()):
+        named_by_roster = bool(roster_map) and (relative.name in roster_map or str(relative) in roster_map)
+        chosen[student] = (original, stamp, read(), named_by_roster)  # read now: the archive closes after the loop
+    for student, (original, _, data, named_by_roster) in sorted(chosen.items()):
         target = (grading_root / "submitted" / student / assignment / f"{notebook}.ipynb").resolve()
         if grading_root not in target.parents:  # cannot happen with a valid id; a second line of defence
-            results.append(
-                CollectedFile(
-                    original, student, None, [Finding("problem", "refused: target outside the grading directory")]
-                )
-            )
+            results.append(_refused(original, "refused: target outside the grading directory", student))
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         findings = []
-        if Path(original).name != target.name:
-            findings.append(Finding("repaired", f"file name {Path(original).name!r} → {target.name!r}"))
+        if not (named_by_roster or _follows_convention(original, student, target.name)):
+            findings.append(Finding("repaired", f"file name {PurePosixPath(original).name!r} → {target.name!r}"))
         results.append(CollectedFile(original, student, target, findings))
     return results
 
@@ -273,6 +274,38 @@ def _describe(meta: dict) -> str:
     return f"cell {meta['grade_id']!r}"
 
 
+@dataclass
+class _Alignment:
+    """A submission being matched with its release: where each graded cell of the release is now.
+
+    ``wanted``: grade id → (index in the release, release cell); ``position``: grade id → index
+    of the submitted cell that is graded as that cell.
+    """
+
+    nb: object
+    release: object
+    wanted: dict
+    position: dict = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    def repaired(self, message: str) -> None:
+        self.findings.append(Finding("repaired", message))
+
+    def before(self, release_index: int) -> list[int]:
+        """Positions of the graded cells that come before ``release_index`` in the release."""
+        return [p for g, p in self.position.items() if self.wanted[g][0] < release_index]
+
+    def after(self, release_index: int) -> list[int]:
+        return [p for g, p in self.position.items() if self.wanted[g][0] > release_index]
+
+    def unplaced(self):
+        """(release index, release cell, its nbgrader metadata) of graded cells not found yet."""
+        for release_index, cell in enumerate(self.release.cells):
+            meta = _nbgrader(cell)
+            if meta and meta["grade_id"] not in self.position:
+                yield release_index, cell, meta
+
+
 def check_notebook(submission, release) -> tuple[object, list[Finding]]:
     """Compare a submitted notebook with the released one; return the repaired notebook and findings.
 
@@ -281,45 +314,53 @@ def check_notebook(submission, release) -> tuple[object, list[Finding]]:
     defines the same functions) between their matched neighbours; duplicates keep one graded copy
     (the last answered one for answer cells); edited test cells get the release's source back;
     deleted test cells are re-inserted from the release; a deleted answer cell is re-inserted empty
-    and reported, because the student's work may be lost.
+    and reported, because the student's work may be lost. Lines outside the test cells that change
+    the modules the tests use are reported for review (:mod:`course_lib.grading.integrity`).
     """
-    nb = copy.deepcopy(submission)
-    findings: list[Finding] = []
-    release_cells = release.cells
-    wanted = {_nbgrader(c)["grade_id"]: (i, c) for i, c in enumerate(release_cells) if _nbgrader(c)}
+    wanted = {_nbgrader(c)["grade_id"]: (i, c) for i, c in enumerate(release.cells) if _nbgrader(c)}
+    state = _Alignment(copy.deepcopy(submission), release, wanted)
+    _keep_one_cell_per_grade_id(state)
+    _restore_lost_metadata(state)
+    _reinsert_missing_cells(state)
+    _restore_released_cells(state)
+    if state.nb.metadata.get("kernelspec") != release.metadata.get("kernelspec"):
+        state.nb.metadata["kernelspec"] = copy.deepcopy(release.metadata.get("kernelspec", {}))
+    state.findings += _review_findings(state.nb)
+    return state.nb, state.findings
 
-    # 1. metadata the release does not know, and duplicated grade ids
+
+def _keep_one_cell_per_grade_id(state: _Alignment) -> None:
+    """Step 1: drop metadata the release does not know; of duplicated grade ids keep one cell."""
     by_id: dict[str, list[int]] = {}
-    for index, cell in enumerate(nb.cells):
+    for index, cell in enumerate(state.nb.cells):
         meta = _nbgrader(cell)
         if not meta:
             cell.get("metadata", {}).pop("nbgrader", None)
             continue
-        if meta["grade_id"] not in wanted:
+        if meta["grade_id"] not in state.wanted:
             del cell.metadata["nbgrader"]
-            findings.append(Finding("repaired", f"removed unknown nbgrader cell id {meta['grade_id']!r}"))
+            state.repaired(f"removed unknown nbgrader cell id {meta['grade_id']!r}")
             continue
         by_id.setdefault(meta["grade_id"], []).append(index)
     for grade_id, indices in by_id.items():
-        if len(indices) == 1:
-            continue
-        release_cell = wanted[grade_id][1]
-        stub = _source(release_cell).strip()
-        answered = [i for i in indices if _source(nb.cells[i]).strip() != stub]
-        keep = answered[-1] if (_nbgrader(release_cell).get("solution") and answered) else indices[0]
-        for index in indices:
-            if index != keep:
-                del nb.cells[index].metadata["nbgrader"]
-        by_id[grade_id] = [keep]
-        findings.append(
-            Finding(
-                "repaired",
-                f"{_describe(_nbgrader(release_cell))} appeared {len(indices)} times; graded the copy at cell {keep}",
+        keep = indices[0]
+        if len(indices) > 1:
+            release_cell = state.wanted[grade_id][1]
+            stub = _source(release_cell).strip()
+            answered = [i for i in indices if _source(state.nb.cells[i]).strip() != stub]
+            keep = answered[-1] if (_nbgrader(release_cell).get("solution") and answered) else indices[0]
+            for index in indices:
+                if index != keep:
+                    del state.nb.cells[index].metadata["nbgrader"]
+            state.repaired(
+                f"{_describe(_nbgrader(release_cell))} appeared {len(indices)} times; graded the copy at cell {keep}"
             )
-        )
-    position = {grade_id: indices[0] for grade_id, indices in by_id.items()}
+        state.position[grade_id] = keep
 
-    # 2. cells whose metadata was lost: identical cells anchor the alignment, then search between anchors
+
+def _restore_lost_metadata(state: _Alignment) -> None:
+    """Step 2: find cells whose metadata was lost; identical cells anchor the search between neighbours."""
+    nb, release_cells = state.nb, state.release.cells
     matcher = difflib.SequenceMatcher(
         None, [_key(c) for c in release_cells], [_key(c) for c in nb.cells], autojunk=False
     )
@@ -327,22 +368,14 @@ def check_notebook(submission, release) -> tuple[object, list[Finding]]:
     for block in matcher.get_matching_blocks():
         for k in range(block.size):
             anchors[block.a + k] = block.b + k
-    claimed = set(position.values())
+    claimed = set(state.position.values())
     restored: list[str] = []
-    for release_index, cell in enumerate(release_cells):
-        meta = _nbgrader(cell)
-        if not meta or meta["grade_id"] in position:
-            continue
+    for release_index, cell, meta in list(state.unplaced()):
         grade_id = meta["grade_id"]
-        lower = max(
-            [anchors.get(i, -1) for i in range(release_index)]
-            + [position[g] for g in position if wanted[g][0] < release_index]
-            + [-1]
-        )
+        lower = max([anchors.get(i, -1) for i in range(release_index)] + state.before(release_index) + [-1])
         upper_candidates = [anchors[i] for i in range(release_index + 1, len(release_cells)) if i in anchors]
-        upper_candidates += [position[g] for g in position if wanted[g][0] > release_index]
-        upper = min(upper_candidates + [len(nb.cells)])
-        others = {_source(c).strip() for g, (_, c) in wanted.items() if g != grade_id}
+        upper = min(upper_candidates + state.after(release_index) + [len(nb.cells)])
+        others = {_source(c).strip() for g, (_, c) in state.wanted.items() if g != grade_id}
         candidates = [
             j
             for j in range(lower + 1, upper)
@@ -351,68 +384,80 @@ def check_notebook(submission, release) -> tuple[object, list[Finding]]:
             and nb.cells[j].get("cell_type") == cell.cell_type
             and _source(nb.cells[j]).strip() not in others  # a copy of another graded cell
         ]
-        exact = anchors.get(release_index)
-        if exact is not None and exact not in claimed and not _nbgrader(nb.cells[exact]):
-            choice = exact
-        elif meta.get("solution") and cell.cell_type == "code":
-            names = _defined_names(_source(cell))
-            defining = [j for j in candidates if names and names <= _defined_names(_source(nb.cells[j]))]
-            choice = defining[-1] if defining else (candidates[0] if len(candidates) == 1 else None)
-        elif candidates:
-            ratio = [difflib.SequenceMatcher(None, _source(cell), _source(nb.cells[j])).ratio() for j in candidates]
-            choice = candidates[int(max(range(len(candidates)), key=ratio.__getitem__))]
-        else:
-            choice = None
+        choice = _best_candidate(cell, meta, nb, candidates, anchors.get(release_index), claimed)
         if choice is None:
             continue
         nb.cells[choice].setdefault("metadata", {})["nbgrader"] = copy.deepcopy(cell.metadata["nbgrader"])
-        position[grade_id] = choice
+        state.position[grade_id] = choice
         claimed.add(choice)
         restored.append(grade_id)
     if restored:
-        findings.append(
-            Finding("repaired", f"restored lost nbgrader metadata of {len(restored)} cell(s): {', '.join(restored)}")
-        )
+        state.repaired(f"restored lost nbgrader metadata of {len(restored)} cell(s): {', '.join(restored)}")
 
-    # 3. cells still missing: put them back after their predecessor
-    for release_index, cell in enumerate(release_cells):
-        meta = _nbgrader(cell)
-        if not meta or meta["grade_id"] in position:
-            continue
-        before = [position[g] for g in position if wanted[g][0] < release_index]
+
+def _best_candidate(cell, meta, nb, candidates, exact, claimed) -> int | None:
+    """The identical cell if there is one; else the answer cell defining the same functions; else the most similar."""
+    if exact is not None and exact not in claimed and not _nbgrader(nb.cells[exact]):
+        return exact
+    if meta.get("solution") and cell.cell_type == "code":
+        names = _defined_names(_source(cell))
+        defining = [j for j in candidates if names and names <= _defined_names(_source(nb.cells[j]))]
+        return defining[-1] if defining else (candidates[0] if len(candidates) == 1 else None)
+    if candidates:
+        ratio = [difflib.SequenceMatcher(None, _source(cell), _source(nb.cells[j])).ratio() for j in candidates]
+        return candidates[int(max(range(len(candidates)), key=ratio.__getitem__))]
+    return None
+
+
+def _reinsert_missing_cells(state: _Alignment) -> None:
+    """Step 3: put graded cells that are still missing back after their predecessor."""
+    for release_index, cell, meta in list(state.unplaced()):
+        before = state.before(release_index)
         insert_at = (max(before) + 1) if before else 0
         if meta.get("solution"):
             filler = MISSING_ANSWER_CODE if cell.cell_type == "code" else MISSING_ANSWER_MARKDOWN
             new = _new_cell(cell.cell_type, filler, f"restored-{meta['grade_id']}")
-            findings.append(
+            state.findings.append(
                 Finding("problem", f"{_describe(meta)} is missing; inserted an empty one (the answer may be lost)")
             )
         else:
             new = _new_cell(cell.cell_type, _source(cell), f"restored-{meta['grade_id']}")
-            findings.append(Finding("repaired", f"{_describe(meta)} was deleted; put it back from the release"))
+            state.repaired(f"{_describe(meta)} was deleted; put it back from the release")
         new.metadata = copy.deepcopy(cell.metadata)
-        nb.cells.insert(insert_at, new)
-        position = {g: (p + 1 if p >= insert_at else p) for g, p in position.items()}
-        position[meta["grade_id"]] = insert_at
+        state.nb.cells.insert(insert_at, new)
+        state.position = {g: (p + 1 if p >= insert_at else p) for g, p in state.position.items()}
+        state.position[meta["grade_id"]] = insert_at
 
-    # 4. every graded cell: type, metadata and (for test cells) source as released
-    for grade_id, index in position.items():
-        cell, release_cell = nb.cells[index], wanted[grade_id][1]
+
+def _restore_released_cells(state: _Alignment) -> None:
+    """Step 4: every graded cell gets the release's type and metadata, test cells their released source."""
+    for grade_id, index in state.position.items():
+        cell, release_cell = state.nb.cells[index], state.wanted[grade_id][1]
         if cell.cell_type != release_cell.cell_type:
-            findings.append(
-                Finding("repaired", f"{_describe(_nbgrader(release_cell))} had become a {cell.cell_type} cell")
-            )
+            state.repaired(f"{_describe(_nbgrader(release_cell))} had become a {cell.cell_type} cell")
             _set_type(cell, release_cell.cell_type)
         released_meta = release_cell.metadata["nbgrader"]
         if any(cell.metadata["nbgrader"].get(k) != v for k, v in released_meta.items() if k != "checksum"):
-            findings.append(Finding("repaired", f"nbgrader metadata of {_describe(released_meta)} was edited"))
+            state.repaired(f"nbgrader metadata of {_describe(released_meta)} was edited")
         cell.metadata["nbgrader"] = copy.deepcopy(released_meta)
         if released_meta.get("locked") and _source(cell).strip() != _source(release_cell).strip():
-            findings.append(Finding("repaired", f"{_describe(released_meta)} was edited; restored the released test"))
+            state.repaired(f"{_describe(released_meta)} was edited; restored the released test")
             cell["source"] = _source(release_cell)
-    if nb.metadata.get("kernelspec") != release.metadata.get("kernelspec"):
-        nb.metadata["kernelspec"] = copy.deepcopy(release.metadata.get("kernelspec", {}))
-    return nb, findings
+
+
+def _review_findings(nb) -> list[Finding]:
+    """Lines outside the test cells that change modules the tests use: for the instructor's review."""
+    code = [c for c in nb.cells if c.get("cell_type") == "code"]
+    watched = integrity.imported_names(_source(c) for c in code)
+    findings = []
+    for index, cell in enumerate(nb.cells):
+        meta = _nbgrader(cell)
+        if cell.get("cell_type") != "code" or (meta.get("grade") and not meta.get("solution")):
+            continue
+        where = _describe(meta) if meta else f"cell {index}"
+        for line, what in integrity.tampering(_source(cell), watched):
+            findings.append(Finding("review", f"{where}, line {line}: {what} (the tests used the originals)"))
+    return findings
 
 
 def check_submissions(grading_root, assignment: str, release_dir, *, repair: bool = True) -> list[SubmissionReport]:

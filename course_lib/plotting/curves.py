@@ -1,11 +1,12 @@
-"""Curves for evaluating explanations: deletion (pixel-flipping) curves, completeness convergence,
-and the similarity of explanations under model randomisation."""
+"""Curves: deletion (pixel-flipping) curves, completeness convergence, the similarity of
+explanations under model randomisation, and the objective of activation maximisation."""
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["deletion_curves", "convergence_curves", "similarity_curves"]
+__all__ = ["deletion_curves", "convergence_curves", "similarity_curves", "objective_curves"]
 
 _STYLE = {"linewidth": 1.8}
 
@@ -86,4 +87,23 @@ def similarity_curves(ax, layers, similarity: dict, *, title: str | None = "mode
     ax.axhline(0.0, color="grey", linewidth=0.8)
     ax.set_ylim(-0.2, 1.05)
     _tidy(ax, "layers randomised (cascading, from the top)", "Spearman ρ with the original", title)
+    return ax
+
+
+def objective_curves(history, *, ax=None, title: str | None = "objective during gradient ascent"):
+    """Plot per-step objective values ``history`` of shape ``(F, steps)`` (one faint line per filter)."""
+    history = np.asarray(history, dtype=np.float32)
+    if ax is None:
+        ax = plt.figure(figsize=(6.0, 2.6)).subplots()
+    if history.ndim == 1:
+        history = history[None]
+    ax.plot(history.T, linewidth=1.0, alpha=0.6)
+    ax.plot(history.mean(axis=0), color="black", linewidth=2.0, label="mean over filters")
+    ax.set_xlabel("ascent step")
+    ax.set_ylabel("objective h(x)")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.legend(frameon=False, fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
     return ax

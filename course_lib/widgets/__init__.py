@@ -4,6 +4,7 @@ One factory per lecture knob, e.g. ``widgets.activation_explorer(model, x_test, 
 factory returns a container whose controls are reachable for tests and scripts.
 """
 
+from course_lib.widgets._base import Explorer
 from course_lib.widgets.attribution import *  # noqa: F403
 from course_lib.widgets.draw import *  # noqa: F403
 from course_lib.widgets.evaluation import *  # noqa: F403

@@ -1,6 +1,6 @@
 """Live explorers for prediction analysis (lectures 05–07): saliency maps, LRP, integrated gradients.
 
-Each factory returns a :class:`~course_lib.widgets.features.Explorer` (an ``ipywidgets.VBox``) with
+Each factory returns a :class:`~course_lib.widgets._base.Explorer` (an ``ipywidgets.VBox``) with
 
 - ``explorer.controls`` — ``{name: widget}``; every explorer has ``"digit"`` (a test-set index) and
   ``"class"`` (``-1`` = the predicted class) plus its own knobs, listed in each docstring;
@@ -17,9 +17,8 @@ from __future__ import annotations
 import ipywidgets as w
 import numpy as np
 
-from course_lib._graph import logits_model
 from course_lib.plotting import heatmaps
-from course_lib.widgets.features import Explorer, _cache, _check_samples, _digit_slider
+from course_lib.widgets._base import Explorer, Scored, digit_slider, memoise
 
 __all__ = ["saliency_explorer", "lrp_explorer", "integrated_gradients_explorer"]
 
@@ -37,37 +36,6 @@ IG_RULES = {"Riemann (trapezoid)": "riemann_trapezoid", "Gauss–Legendre": "gau
 _WIDE = w.Layout(width="260px")
 
 
-class _Scored:
-    """The samples, their pre-softmax scores and the class each explorer explains."""
-
-    def __init__(self, model, x, y):
-        self.x = _check_samples(model, x)
-        self.y = None if y is None else np.asarray(y).reshape(-1)
-        self.scores = np.asarray(logits_model(model)(self.x, training=False), dtype=np.float32)
-        self.n_classes = self.scores.shape[-1]
-
-    def target(self, digit: int, chosen: int) -> int:
-        return int(np.argmax(self.scores[digit])) if chosen < 0 else int(chosen)
-
-    def describe(self, digit: int, target: int) -> str:
-        label = "" if self.y is None else f" (label {int(self.y[digit])})"
-        predicted = int(np.argmax(self.scores[digit]))
-        return f"digit {digit}{label}, predicted {predicted}, explaining class {target} (S_c = {self.scores[digit, target]:.2f})"
-
-    def class_dropdown(self) -> w.Dropdown:
-        options = [("predicted", -1)] + [(str(c), c) for c in range(self.n_classes)]
-        return w.Dropdown(options=options, value=-1, description="class", layout=w.Layout(width="170px"))
-
-    def one(self, digit: int) -> np.ndarray:
-        return self.x[digit : digit + 1]
-
-
-def _digit(data: _Scored, digit: int) -> w.IntSlider:
-    slider = _digit_slider(data.x)
-    slider.value = digit
-    return slider
-
-
 # ------------------------------------------------------------------------------------- 05 saliency
 
 
@@ -81,11 +49,11 @@ def saliency_explorer(model, x, y=None, *, digit: int = 0, method: str = "Smooth
     """
     import course_lib as cl
 
-    data = _Scored(model, x, y)
+    data = Scored(model, x, y)
     if method not in SALIENCY_METHODS:
         raise ValueError(f"method must be one of {SALIENCY_METHODS}, got {method!r}")
 
-    @_cache
+    @memoise
     def explain(digit: int, target: int, method: str, noise: float, samples: int) -> np.ndarray:
         one = data.one(digit)
         if method == "gradient":
@@ -95,7 +63,7 @@ def saliency_explorer(model, x, y=None, *, digit: int = 0, method: str = "Smooth
         return cl.smoothgrad(model, one, target, samples=samples, noise=noise)[0]
 
     controls = {
-        "digit": _digit(data, digit),
+        "digit": digit_slider(data.x, value=digit),
         "class": data.class_dropdown(),
         "method": w.ToggleButtons(options=list(SALIENCY_METHODS), value=method),
         "noise": w.FloatSlider(value=0.15, min=0.0, max=0.6, step=0.05, description="noise σ", continuous_update=False),
@@ -142,16 +110,16 @@ def lrp_explorer(model, x, y=None, *, digit: int = 0, rule: str = "LRP-ε", epsi
     """
     import course_lib as cl
 
-    data = _Scored(model, x, y)
+    data = Scored(model, x, y)
     if rule not in LRP_RULES:
         raise ValueError(f"rule must be one of {list(LRP_RULES)}, got {rule!r}")
 
-    @_cache
+    @memoise
     def explain(digit: int, target: int, rule: str, epsilon: float) -> np.ndarray:
         return cl.lrp(model, data.one(digit), target, rule=rule, epsilon=epsilon)[0]
 
     controls = {
-        "digit": _digit(data, digit),
+        "digit": digit_slider(data.x, value=digit),
         "class": data.class_dropdown(),
         "rule": w.Dropdown(options=list(LRP_RULES), value=rule, description="rule", layout=_WIDE),
         "epsilon": w.FloatLogSlider(
@@ -207,11 +175,11 @@ def integrated_gradients_explorer(
     """
     import course_lib as cl
 
-    data = _Scored(model, x, y)
+    data = Scored(model, x, y)
     if baseline not in IG_BASELINES:
         raise ValueError(f"baseline must be one of {list(IG_BASELINES)}, got {baseline!r}")
 
-    @_cache
+    @memoise
     def explain(digit: int, target: int, baseline: str, steps: int, rule: str):
         one = data.one(digit)
         attributions, delta = cl.integrated_gradients(
@@ -220,7 +188,7 @@ def integrated_gradients_explorer(
         return cl.make_baseline(one, baseline)[0], attributions[0], float(delta[0])
 
     controls = {
-        "digit": _digit(data, digit),
+        "digit": digit_slider(data.x, value=digit),
         "class": data.class_dropdown(),
         "baseline": w.ToggleButtons(options=list(IG_BASELINES), value=baseline),
         "steps": w.IntSlider(value=steps, min=1, max=128, description="steps m", continuous_update=False),

@@ -12,7 +12,7 @@ import ipywidgets as w
 import numpy as np
 
 from course_lib.plotting import heatmaps, scores
-from course_lib.widgets.features import Explorer
+from course_lib.widgets._base import Explorer
 
 __all__ = ["scoreboard_explorer"]
 

@@ -1,158 +1,30 @@
-"""Live explorers for feature visualisation (lectures 01–03).
+"""Live explorers for the predictions (lecture 00) and feature visualisation (lectures 01–03).
 
-Every explorer is an :class:`Explorer`, an ``ipywidgets.VBox`` with three named parts that tests
-and lecturers can reach without a browser:
-
-- ``explorer.controls`` — ``{name: widget}``, e.g. ``controls["layer"].value = "conv2d_3"``;
-- ``explorer.output`` — an ``ipywidgets.Output`` holding the current figure as a PNG;
-- ``explorer.figure`` — the matplotlib figure behind it, and ``explorer.caption`` (an HTML line
-  that names the current setting, e.g. "conv2d_3 · map 7 · digit 12 (label 4)").
-
-Changing any control recomputes (results are cached per setting) and redraws at once. Sliders only
-report when released, so a drag costs one update.
+Every explorer is an :class:`~course_lib.widgets._base.Explorer` (``.controls``, ``.figure``,
+``.output``, ``.caption``); results are cached per setting, so moving back to a setting is instant.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-from collections.abc import Callable
-
 import ipywidgets as w
 import numpy as np
-from matplotlib.figure import Figure
 
-from course_lib import _graph
-from course_lib.plotting import images as plots
+from course_lib.plotting import panels
+from course_lib.plotting.grids import is_dead_map
+from course_lib.widgets._base import (
+    Explorer,
+    channels,
+    check_samples,
+    conv_layer_names,
+    digit_slider,
+    follow_layer,
+    label_text,
+    layer_dropdown,
+    map_slider,
+    memoise,
+)
 
-__all__ = ["Explorer", "prediction_explorer", "activation_explorer", "deconvnet_explorer", "maximization_explorer"]
-
-_SLIDER_STYLE = {"description_width": "initial"}
-
-
-class Explorer(w.VBox):
-    """An ipywidgets container: controls on top, a caption, and the figure drawn by ``draw``.
-
-    ``draw(figure, **values)`` receives the (cleared) figure and the controls' current values and
-    returns the caption text. Errors raised by ``draw`` are shown in the caption, never swallowed
-    silently and never crash the lecture.
-    """
-
-    def __init__(self, controls: dict, draw: Callable, *, figsize=(9.0, 4.0), dpi: int = 90, rows=None):
-        self.controls = dict(controls)
-        self.draw = draw
-        self.dpi = dpi
-        self.figure = Figure(figsize=figsize)
-        self.caption = w.HTML()
-        self.output = w.Output()
-        self.renders = 0
-        self._drawing = False
-        rows = rows or [list(self.controls)]
-        boxes = [w.HBox([self.controls[name] for name in row]) for row in rows]
-        super().__init__([*boxes, self.caption, self.output])
-        for control in self.controls.values():
-            control.observe(self._changed, names="value")
-        self.refresh()
-
-    @property
-    def values(self) -> dict:
-        return {name: control.value for name, control in self.controls.items()}
-
-    def _changed(self, change) -> None:
-        if not self._drawing:  # controls that ``draw`` itself adjusts do not trigger a second redraw
-            self.refresh()
-
-    def refresh(self) -> None:
-        """Recompute and redraw for the current control values."""
-        self.caption.value = "<i>computing…</i>"
-        self.figure.clear()
-        self._drawing = True
-        try:
-            text = self.draw(self.figure, **self.values)
-            style = ""
-        except (ValueError, TypeError) as error:
-            text, style = f"cannot show this setting: {error}", "color:#b00"
-        finally:
-            self._drawing = False
-        self.caption.value = f"<span style='{style}'>{html.escape(text)}</span>"
-        buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=self.dpi, bbox_inches="tight")
-        png = base64.b64encode(buffer.getvalue()).decode("ascii")
-        self.output.outputs = (
-            {"output_type": "display_data", "data": {"image/png": png, "text/plain": text}, "metadata": {}},
-        )
-        self.renders += 1
-
-
-# ---------------------------------------------------------------------------------------- helpers
-
-
-def _conv_layers(model, layers=None) -> list[str]:
-    """Names of the model's convolution layers (or the given ones, checked)."""
-    if layers is not None:
-        return [_graph.get_layer(model, layer).name for layer in layers]
-    names = [layer.name for layer in _graph.flat_layers(model) if "conv" in type(layer).__name__.lower()]
-    if not names:
-        raise ValueError(f"model {model.name!r} has no convolution layer to explore")
-    return names
-
-
-def _channels(model, layer: str) -> int:
-    return int(_graph.get_layer(model, layer).output.shape[-1])
-
-
-def _digit_slider(x, description: str = "digit") -> w.IntSlider:
-    return w.IntSlider(
-        value=0,
-        min=0,
-        max=len(x) - 1,
-        description=f"{description} #",
-        continuous_update=False,
-        style=_SLIDER_STYLE,
-    )
-
-
-def _layer_dropdown(names: list[str], value=None) -> w.Dropdown:
-    return w.Dropdown(options=names, value=value or names[0], description="layer", layout=w.Layout(width="190px"))
-
-
-def _map_slider(maximum: int, description: str = "feature map") -> w.IntSlider:
-    return w.IntSlider(
-        value=0, min=0, max=maximum, description=description, continuous_update=False, style=_SLIDER_STYLE
-    )
-
-
-def _follow_layer(model, layer_control: w.Dropdown, map_control: w.IntSlider) -> None:
-    """Keep the map slider's range equal to the chosen layer's number of channels."""
-
-    def update(change):
-        map_control.max = _channels(model, change["new"]) - 1
-
-    layer_control.observe(update, names="value")
-    map_control.max = _channels(model, layer_control.value) - 1
-
-
-def _label_text(y, index: int) -> str:
-    return f"digit {index}" + (f" (label {int(y[index])})" if y is not None else "")
-
-
-def _cache(function: Callable, size: int = 64) -> Callable:
-    """Memoise ``function`` on its (hashable) arguments; cached arrays are never modified."""
-    from functools import lru_cache
-
-    return lru_cache(maxsize=size)(function)
-
-
-def _check_samples(model, x):
-    from course_lib._validation import as_batch, check_input_shape
-
-    x = as_batch(x)
-    check_input_shape(model, x)
-    if len(x) == 0:
-        raise ValueError("x must hold at least one sample")
-    return x
-
+__all__ = ["prediction_explorer", "activation_explorer", "deconvnet_explorer", "maximization_explorer"]
 
 # ------------------------------------------------------------------------------ 00 predictions
 
@@ -164,9 +36,9 @@ def prediction_explorer(model, x, y=None, *, digit: int = 0, class_names=None) -
     ``shift`` (pixels to the right, zero fill). The figure shows the (perturbed) input and the
     class probabilities; the caption names the prediction and its confidence.
     """
-    x = _check_samples(model, x)
+    x = check_samples(model, x)
 
-    @_cache
+    @memoise
     def perturbed(index: int, noise: float, shift: int) -> np.ndarray:
         image = np.roll(x[index], shift, axis=1)
         if shift > 0:
@@ -177,12 +49,12 @@ def prediction_explorer(model, x, y=None, *, digit: int = 0, class_names=None) -
             image = image + np.random.default_rng(index).normal(0.0, noise, image.shape).astype(np.float32)
         return np.clip(image, 0.0, 1.0)
 
-    @_cache
+    @memoise
     def probabilities(index: int, noise: float, shift: int) -> np.ndarray:
         return np.asarray(model(perturbed(index, noise, shift)[None], training=False))[0]
 
     controls = {
-        "digit": _digit_slider(x),
+        "digit": digit_slider(x),
         "noise": w.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="noise σ", continuous_update=False),
         "shift": w.IntSlider(value=0, min=-8, max=8, description="shift →", continuous_update=False),
     }
@@ -195,13 +67,13 @@ def prediction_explorer(model, x, y=None, *, digit: int = 0, class_names=None) -
         axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 2.2], "wspace": 0.25})
         axes[0].imshow(image[..., 0], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
         axes[0].set_axis_off()
-        axes[0].set_title(_label_text(y, digit), fontsize=9)
+        axes[0].set_title(label_text(y, digit), fontsize=9)
         label = None if y is None else int(y[digit])
-        plots.probability_bars(axes[1], probs, label=label, title="softmax output (true class outlined)")
+        panels.probability_bars(axes[1], probs, label=label, title="softmax output (true class outlined)")
         predicted = int(np.argmax(probs))
         name = names[predicted] if names else str(predicted)
         verdict = "" if label is None else (" ✓" if predicted == label else " ✗ wrong")
-        text = f"{_label_text(y, digit)} → predicted {name} with {probs[predicted]:.1%}{verdict}"
+        text = f"{label_text(y, digit)} → predicted {name} with {probs[predicted]:.1%}{verdict}"
         return text + f" · noise σ = {noise:.2f} · shift {shift:+d} px"
 
     return Explorer(controls, draw, figsize=(7.5, 2.6))
@@ -219,30 +91,28 @@ def activation_explorer(model, x, y=None, *, layers=None, digit: int = 0, layer=
     """
     import course_lib as cl
 
-    x = _check_samples(model, x)
-    names = _conv_layers(model, layers)
+    x = check_samples(model, x)
+    names = conv_layer_names(model, layers)
 
-    @_cache
+    @memoise
     def maps_of(index: int) -> dict:
         return cl.activations(model, x[index : index + 1], names)
 
     controls = {
-        "digit": _digit_slider(x),
-        "layer": _layer_dropdown(names, layer),
-        "feature map": _map_slider(1),
+        "digit": digit_slider(x),
+        "layer": layer_dropdown(names, layer),
+        "feature map": map_slider(1),
     }
     controls["digit"].value = digit
-    _follow_layer(model, controls["layer"], controls["feature map"])
+    follow_layer(model, controls["layer"], controls["feature map"])
 
     def draw(fig, *, digit, layer, **values):
         channel = values["feature map"]
         maps = maps_of(digit)[layer][0]
         channel = min(channel, maps.shape[-1] - 1)
-        plots.activation_panel(fig, x[digit], maps, channel, layer=layer, image_title=_label_text(y, digit))
-        state = (
-            "dead for this digit" if float(np.ptp(maps[..., channel])) == 0 else f"max {maps[..., channel].max():.2f}"
-        )
-        return f"{layer} · map {channel} ({state}) · {_label_text(y, digit)} · {maps.shape[0]}×{maps.shape[1]} pixels"
+        panels.activation_panel(fig, x[digit], maps, channel, layer=layer, image_title=label_text(y, digit))
+        state = "dead for this digit" if is_dead_map(maps[..., channel]) else f"max {maps[..., channel].max():.2f}"
+        return f"{layer} · map {channel} ({state}) · {label_text(y, digit)} · {maps.shape[0]}×{maps.shape[1]} pixels"
 
     return Explorer(controls, draw, figsize=(10.0, 4.2))
 
@@ -264,29 +134,29 @@ def deconvnet_explorer(model, x, y=None, *, layers=None, digit: int = 0, layer=N
     """
     import course_lib as cl
 
-    x = _check_samples(model, x)
-    names = _conv_layers(model, layers)
+    x = check_samples(model, x)
+    names = conv_layer_names(model, layers)
 
-    @_cache
+    @memoise
     def maps_of(index: int) -> dict:
         return cl.activations(model, x[index : index + 1], names)
 
-    @_cache
+    @memoise
     def projections(index: int, layer: str, keep: str) -> np.ndarray:
-        count = _channels(model, layer)
+        count = channels(model, layer)
         batch = np.repeat(x[index : index + 1], count, axis=0)
         return cl.deconvnet(model, batch, layer, filter_index=np.arange(count), keep=keep)
 
     controls = {
-        "digit": _digit_slider(x),
-        "layer": _layer_dropdown(names, layer),
-        "feature map": _map_slider(1),
+        "digit": digit_slider(x),
+        "layer": layer_dropdown(names, layer),
+        "feature map": map_slider(1),
         "most active": w.Checkbox(value=True, description="most active map", indent=False),
         "keep": w.ToggleButtons(options=[("strongest unit", "max"), ("whole map", "map")], value="max"),
     }
     controls["keep"].style.button_width = "110px"
     controls["digit"].value = digit
-    _follow_layer(model, controls["layer"], controls["feature map"])
+    follow_layer(model, controls["layer"], controls["feature map"])
     controls["feature map"].disabled = True
     controls["most active"].observe(lambda change: setattr(controls["feature map"], "disabled", change["new"]), "value")
 
@@ -296,12 +166,12 @@ def deconvnet_explorer(model, x, y=None, *, layers=None, digit: int = 0, layer=N
         channel = min(channel, maps.shape[-1] - 1)
         controls["feature map"].value = channel  # the slider shows which map "most active" picked
         projection = projections(digit, layer, keep)[channel]
-        box = plots.deconvnet_panel(fig, x[digit], maps[..., channel], projection, layer=layer)
+        box = panels.deconvnet_panel(fig, x[digit], maps[..., channel], projection, layer=layer)
         size = (
             "nothing to project: the map is dead for this digit" if box is None else f"patch {box[2]}×{box[3]} pixels"
         )
         kept = "its strongest unit" if keep == "max" else "the whole map"
-        return f"{layer} · map {channel}, {kept} · {_label_text(y, digit)} · {size}"
+        return f"{layer} · map {channel}, {kept} · {label_text(y, digit)} · {size}"
 
     return Explorer(
         controls, draw, figsize=(10.0, 2.9), rows=[["digit", "layer"], ["feature map", "most active", "keep"]]
@@ -356,10 +226,10 @@ def maximization_explorer(
     """
     import course_lib as cl
 
-    x = _check_samples(model, x)
-    names = _conv_layers(model, layers)
+    x = check_samples(model, x)
+    names = conv_layer_names(model, layers)
 
-    @_cache
+    @memoise
     def optimise(layer: str, objective: str, steps: int, regulariser: str, strength: float):
         options = {}
         if regulariser != "none" and strength > 0:
@@ -369,27 +239,27 @@ def maximization_explorer(
         )
         return result.images, result.history, result.dead
 
-    @_cache
+    @memoise
     def digit_response(index: int, layer: str) -> np.ndarray:
         return cl.activations(model, x[index : index + 1], [layer])[layer][0].mean(axis=(0, 1))
 
     controls = {
-        "layer": _layer_dropdown(names, layer),
-        "filter": _map_slider(1, "filter"),
+        "layer": layer_dropdown(names, layer),
+        "filter": map_slider(1, "filter"),
         "objective": w.Dropdown(options=["channel", "neuron", "layer"], value="channel", description="objective"),
         "steps": w.IntSlider(value=steps, min=8, max=256, step=8, description="steps", continuous_update=False),
         "regulariser": w.Dropdown(options=["none", *REGULARISER_RANGES], value="none", description="regulariser"),
         "strength": w.FloatSlider(value=0.0, min=0.0, max=1.0, description="strength", continuous_update=False),
-        "digit": _digit_slider(x),
+        "digit": digit_slider(x),
     }
     controls["digit"].value = digit
-    _follow_layer(model, controls["layer"], controls["filter"])
+    follow_layer(model, controls["layer"], controls["filter"])
     _regulariser_follows(controls["regulariser"], controls["strength"])
 
     def draw(fig, *, layer, objective, steps, regulariser, strength, digit, **values):
         images, history, dead = optimise(layer, objective, int(steps), regulariser, round(float(strength), 4))
         chosen = 0 if objective == "layer" else min(values["filter"], len(images) - 1)
-        plots.maximization_panel(fig, images, history, chosen, x[digit], layer=layer, objective=objective, dead=dead)
+        panels.maximization_panel(fig, images, history, chosen, x[digit], layer=layer, objective=objective, dead=dead)
         setting = f"{layer} · {objective} objective · {steps} steps · regulariser {regulariser}"
         if regulariser != "none":
             setting += f" = {strength:g}"
@@ -397,13 +267,11 @@ def maximization_explorer(
             return setting + " · one image for the whole layer (deep dream)"
         if dead[chosen]:
             return (
-                setting + f" · filter {chosen} is dead: its objective stayed 0, so the ascent never moved (drawn black)"
+                setting + f" · filter {chosen} is dead: its objective stayed 0, so no gradient moved its starting noise"
             )
         response = float(digit_response(digit, layer)[chosen])
         final = float(history[chosen, -1])
-        return (
-            setting + f" · filter {chosen}: pattern reaches {final:.2f}, {_label_text(y, digit)} gives {response:.2f}"
-        )
+        return setting + f" · filter {chosen}: pattern reaches {final:.2f}, {label_text(y, digit)} gives {response:.2f}"
 
     return Explorer(
         controls,

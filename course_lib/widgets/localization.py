@@ -1,6 +1,6 @@
 """Live explorer for discriminative localisation (lecture 04): CAM and Grad-CAM, class by class.
 
-``cam_explorer(model, x, y)`` returns an :class:`~course_lib.widgets.features.Explorer` with the
+``cam_explorer(model, x, y)`` returns an :class:`~course_lib.widgets._base.Explorer` with the
 controls ``digit`` (sample index), ``class`` (``-1`` = the predicted class), ``method``
 (``"CAM"`` or ``"Grad-CAM"``) and ``opacity`` of the overlay. It works for any
 Conv → GAP → Dense network, e.g. the MNIST model and the two-class Ising model
@@ -14,9 +14,9 @@ import inspect
 import ipywidgets as w
 import numpy as np
 
-from course_lib._graph import logits_model
-from course_lib.plotting import heatmaps, images
-from course_lib.widgets.features import Explorer, _cache, _check_samples, _digit_slider
+from course_lib._batching import predict_logits
+from course_lib.plotting import grids, heatmaps
+from course_lib.widgets._base import Explorer, check_samples, digit_slider, memoise
 
 __all__ = ["cam_explorer"]
 
@@ -46,8 +46,8 @@ def cam_explorer(model, x, y=None, *, class_names=None, digit: int = 0, method: 
     """
     import course_lib as cl
 
-    x = _check_samples(model, x)
-    scores = np.asarray(logits_model(model)(x, training=False))
+    x = check_samples(model, x)
+    scores = predict_logits(model, x)
     n_classes = scores.shape[-1]
     names = [str(c) for c in range(n_classes)] if class_names is None else [str(name) for name in class_names]
     if len(names) != n_classes:
@@ -56,14 +56,14 @@ def cam_explorer(model, x, y=None, *, class_names=None, digit: int = 0, method: 
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     functions = {"CAM": cl.cam, "Grad-CAM": cl.grad_cam}
 
-    @_cache
+    @memoise
     def maps_of(index: int, method: str) -> np.ndarray:
         batch = np.repeat(x[index : index + 1], n_classes, axis=0)
         return _upsampled(functions[method], model, batch, np.arange(n_classes))
 
     class_options = [("predicted", -1)] + [(f"{c}: {name}" if class_names else name, c) for c, name in enumerate(names)]
     controls = {
-        "digit": _digit_slider(x, "sample" if class_names else "digit"),
+        "digit": digit_slider(x, "sample" if class_names else "digit"),
         "class": w.Dropdown(options=class_options, value=-1, description="class", layout=w.Layout(width="230px")),
         "method": w.ToggleButtons(options=list(METHODS), value=method),
         "opacity": w.FloatSlider(value=0.6, min=0.0, max=1.0, step=0.1, description="opacity", continuous_update=False),
@@ -94,7 +94,7 @@ def cam_explorer(model, x, y=None, *, class_names=None, digit: int = 0, method: 
                 f"{names[c]}: S={scores[digit, c]:.1f}", fontsize=7, color="tab:red" if c == chosen else "black"
             )
             if c == chosen:
-                images._frame(small)
+                grids.frame(small)
         mean = float(maps[chosen].mean())
         return (
             f"{method} · class {names[chosen]} · {truth}predicted {names[predicted]} · "

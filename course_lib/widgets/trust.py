@@ -2,25 +2,36 @@
 
 - :func:`randomization_explorer`: the model-randomisation sanity check (Adebayo et al. 2018) with
   the randomisation depth as a slider. Controls ``digit``, ``method`` and ``depth`` (0 = intact,
-  k = the top k weighted layers re-drawn at random, cascading).
+  k = the top k weighted layers re-drawn at random, cascading); the methods include guided
+  backpropagation, the textbook failure of the check (Adebayo et al. 2018), and the DeconvNet.
 - :func:`clever_hans_explorer`: a digit with and without the watermark, explained for a clean model
   and for a model trained on watermarked data. Controls ``digit``, ``watermark`` (stamp on/off)
   and ``method``.
 
-Both return a :class:`~course_lib.widgets.features.Explorer` (``.controls``, ``.figure``,
+Both return a :class:`~course_lib.widgets._base.Explorer` (``.controls``, ``.figure``,
 ``.output``, ``.caption``).
 """
 
 from __future__ import annotations
 
 import ipywidgets as w
+import keras
 import numpy as np
 
+from course_lib._graph import flat_layers
 from course_lib.plotting import curves, heatmaps
-from course_lib.widgets.attribution import _Scored
-from course_lib.widgets.features import Explorer, _cache, _digit_slider
+from course_lib.widgets._base import Explorer, Scored, digit_slider, memoise
 
 __all__ = ["randomization_explorer", "clever_hans_explorer", "TRUST_METHODS"]
+
+
+def _deconvnet_last_conv(model, x, target=None):
+    """DeconvNet (lecture 02) of the strongest map of the model's last convolution; ``target`` is not used:
+    the projection starts below the logits, so it cannot depend on the class (Zeiler & Fergus 2014)."""
+    import course_lib as cl
+
+    last = [layer.name for layer in flat_layers(model) if isinstance(layer, keras.layers.Conv2D)][-1]
+    return cl.deconvnet(model, x, layer=last)
 
 
 def _methods():
@@ -31,10 +42,12 @@ def _methods():
         "gradient × input": cl.gradient_x_input,
         "LRP-ε": lambda model, x, target=None: cl.lrp(model, x, target, rule="epsilon", epsilon=0.1),
         "integrated gradients": lambda model, x, target=None: cl.integrated_gradients(model, x, target, steps=16),
+        "guided backprop": cl.guided_backprop,
+        "DeconvNet": _deconvnet_last_conv,
     }
 
 
-TRUST_METHODS = ("gradient", "gradient × input", "LRP-ε", "integrated gradients")
+TRUST_METHODS = ("gradient", "gradient × input", "LRP-ε", "integrated gradients", "guided backprop", "DeconvNet")
 
 
 def randomization_explorer(model, x, y=None, *, digit: int = 0, method: str = "gradient", seed: int = 0) -> Explorer:
@@ -47,18 +60,18 @@ def randomization_explorer(model, x, y=None, *, digit: int = 0, method: str = "g
     """
     import course_lib as cl
 
-    data = _Scored(model, x, y)
+    data = Scored(model, x, y)
     methods = _methods()
     if method not in methods:
         raise ValueError(f"method must be one of {list(methods)}, got {method!r}")
 
-    @_cache
+    @memoise
     def check(method: str):
         return cl.model_randomization_check(model, data.x, methods[method], seed=seed)
 
     layers = check(method).layers
     controls = {
-        "digit": _digit_slider(data.x),
+        "digit": digit_slider(data.x),
         "method": w.Dropdown(options=list(methods), value=method, description="method"),
         "depth": w.IntSlider(
             value=len(layers), min=0, max=len(layers), description="layers randomised", continuous_update=False
@@ -99,11 +112,11 @@ def clever_hans_explorer(
 
     stamp = stamp or clever_hans.stamp_watermark
     first = next(iter(models.values()))
-    data = _Scored(first, x, y)
+    data = Scored(first, x, y)
     mask = clever_hans.watermark_mask(data.x.shape[1:3]) if mask is None else np.asarray(mask, dtype=bool)
     methods = _methods()
 
-    @_cache
+    @memoise
     def explain(name: str, digit: int, stamped: bool, method: str):
         image = stamp(data.one(digit)) if stamped else data.one(digit)
         model = models[name]
@@ -112,7 +125,7 @@ def clever_hans_explorer(
         return image[0], probabilities, maps[0], float(clever_hans.patch_share(maps, mask)[0])
 
     controls = {
-        "digit": _digit_slider(data.x),
+        "digit": digit_slider(data.x),
         "watermark": w.ToggleButtons(options=[("clean", False), ("stamped", True)], value=False),
         "method": w.Dropdown(options=list(methods), value=method, description="method"),
     }

@@ -127,11 +127,17 @@ def test_lecture_slides_with_a_live_slider(page, voila_slides, snapshot):
 def test_present_command_uses_voila_reveal_with_the_shipped_styles(tmp_path):
     command = voila_command("lectures/06_x.ipynb", port=9999, open_browser=False, show_code=False, theme="dark")
     assert command[1:4] == ["-m", "voila", "lectures/06_x.ipynb"]
-    assert "--template=reveal" in command and "--port=9999" in command and "--no-browser" in command
+    assert "--template=course-reveal" in command and "--port=9999" in command and "--no-browser" in command
+    assert "--preheat_kernel=True" in command
     assert "--VoilaConfiguration.strip_sources=True" in command
     resources = next(a for a in command if a.startswith("--VoilaConfiguration.resources="))
     assert "'theme': 'course-black'" in resources and "/voila/static/revealjs-" in resources
-    static = Path(voila_environment({})["JUPYTER_PATH"]) / "voila/templates/reveal/static"
+    environment = voila_environment({})
+    assert environment["PYTHONPATH"] == environment["JUPYTER_PATH"]  # the kernel manager module sits there
+    assert (Path(environment["PYTHONPATH"]) / "lecture_kernels.py").is_file()
+    template = Path(environment["JUPYTER_PATH"]) / "voila/templates/course-reveal"
+    assert (template / "index.html.j2").is_file() and (template / "static/speaker-preview.html").is_file()
+    static = Path(environment["JUPYTER_PATH"]) / "voila/templates/reveal/static"
     prefix = resources.split("'url_prefix': '/voila/static/")[1].split("'")[0]
     for sheet in ("dist/reveal.css", "dist/theme/course-white.css", "dist/theme/course-black.css"):
         assert (static / prefix / sheet).is_file(), sheet

@@ -1,31 +1,28 @@
-"""Helpers shared by the attribution methods: inputs, targets, the explained score, input gradients.
+"""Batches through the network: the method preamble, chunked compiled calls, scores and gradients.
 
-Every method explains the *pre-softmax* score of one class per sample (DESIGN.md §3),
+Every method explains the *pre-softmax* score of one class per sample,
 
     S_c(x) = logits(x)[c],
 
-so the first steps are always the same: check the batch, cut the softmax off the model
-(:func:`course_lib._graph.logits_model`, cached per model here), and turn ``target`` into one class
-index per sample (:func:`course_lib._validation.resolve_targets`). :func:`input_gradients` then
-gives ∂S_c/∂x for a batch, in compiled chunks of at most ``batch_size`` samples
-(:func:`score_gradient` inside, :func:`map_chunks` outside). Compiled functions are kept per model
-(:func:`cached`; weak keys, so a deleted model frees them), which is what makes widgets that call a
-method on every slider move cheap. The layer walks of DeepLIFT and LRP share :func:`chain_layers`;
-:func:`completeness_gap` is the Σ R − (S_c(x) − S_c(x′)) check of IG, DeepLIFT and the evaluation.
-
-This module is private (no ``__all__``); its names are stable because sibling modules import them.
+so every method starts with the same preamble, :func:`prepare`: check the model and the batch,
+cut the softmax off the model (:func:`logits_of`, compiled once per model) and turn ``target``
+into one class index per sample. :func:`input_gradients` then gives ∂S_c/∂x for a batch, in
+compiled chunks of at most ``batch_size`` samples (:func:`score_gradient` inside,
+:func:`map_chunks` outside); :func:`completeness_gap` is the Σ R − (S_c(x) − S_c(x′)) check of
+integrated gradients, DeepLIFT and the evaluation. Compiled functions live in
+:mod:`course_lib._cache`.
 """
 
 from __future__ import annotations
 
-import weakref
 from typing import NamedTuple
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from course_lib._graph import _is_chain, flat_layers, logits_model
+from course_lib._cache import compiled
+from course_lib._graph import logits_model
 from course_lib._validation import as_batch, check_input_shape, resolve_targets
 
 DEFAULT_BATCH_SIZE = 32
@@ -36,40 +33,17 @@ activations stay in cache) than in batches of 128 or more — integrated gradien
 32 digits took ≈ 31× one plain gradient in chunks of 32 images against ≈ 80× in chunks of 128
 (``benchmarks/attribution.py``). Pass a larger ``batch_size`` on a GPU."""
 
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _model_cache(model: keras.Model) -> dict:
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
-    cache = _CACHE.get(model)
-    if cache is None:
-        cache = _CACHE[model] = {}
-    return cache
-
 
 def logits_of(model: keras.Model) -> keras.Model:
     """The model that returns pre-softmax class scores (built once per model and cached)."""
-    cache = _model_cache(model)
-    if "logits" not in cache:
-        cache["logits"] = logits_model(model)
-    return cache["logits"]
-
-
-def cached(model: keras.Model, key, build):
-    """``build()`` once per ``(model, key)``; used to keep one compiled function per model."""
-    cache = _model_cache(model)
-    if key not in cache:
-        cache[key] = build()
-    return cache[key]
+    return compiled(model, "logits", lambda: logits_model(model))
 
 
 class Prepared(NamedTuple):
-    """Checked inputs of one method call."""
+    """Checked inputs of one method call; unpacks as ``x, targets = prepare(model, x, target)``."""
 
     x: np.ndarray  # float32 (B, H, W, C)
     targets: np.ndarray  # int32 (B,)
-    logits: keras.Model  # pre-softmax model
 
 
 def n_classes(model: keras.Model) -> int:
@@ -77,19 +51,28 @@ def n_classes(model: keras.Model) -> int:
     return int(logits_of(model).outputs[0].shape[-1])
 
 
-def prepare(model: keras.Model, x, target=None) -> Prepared:
-    """Check ``x`` (B, H, W, C) against the model and resolve ``target`` to one class per sample.
-
-    ``target=None`` needs the predicted classes, hence one forward pass; an int or an array does not.
-    """
-    x = as_batch(x)
+def checked_batch(model: keras.Model, x) -> np.ndarray:
+    """``x`` as float32 after checking it against the model: its rank, sample shape and finiteness."""
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}")
+    x = as_batch(x, rank=len(model.inputs[0].shape) if getattr(model, "inputs", None) else 4)
     check_input_shape(model, x)
-    lm = logits_of(model)
+    return x
+
+
+def prepare(model: keras.Model, x, target=None) -> Prepared:
+    """The preamble of every method: check the model and ``x`` (B, H, W, C), resolve ``target``.
+
+    ``x`` becomes float32 of the model's input rank and sample shape; ``target`` (None, an int or
+    B ints) becomes one class index per sample. ``target=None`` needs the predicted classes, hence
+    one compiled forward pass; an int or an array does not.
+    """
+    x = checked_batch(model, x)
     if target is None:
         scores = predict_logits(model, x)
     else:
         scores = np.zeros((x.shape[0], n_classes(model)), dtype=np.float32)
-    return Prepared(x, resolve_targets(target, scores), lm)
+    return Prepared(x, resolve_targets(target, scores))
 
 
 def select(logits, targets):
@@ -133,7 +116,7 @@ def map_chunks(run, arrays, batch_size: int | None):
 def predict_logits(model: keras.Model, x, *, batch_size: int | None = DEFAULT_BATCH_SIZE) -> np.ndarray:
     """Pre-softmax scores (B, n_classes) as float32 numpy, in compiled chunks."""
     lm = logits_of(model)
-    run = cached(model, "logits_fn", lambda: tf.function(lambda t: lm(t, training=False), reduce_retracing=True))
+    run = compiled(model, "logits_fn", lambda: tf.function(lambda t: lm(t, training=False), reduce_retracing=True))
     return map_chunks(run, [np.asarray(x, dtype=np.float32)], batch_size)
 
 
@@ -150,7 +133,7 @@ def input_gradients(model: keras.Model, x, targets, *, batch_size: int | None = 
     so the batch is processed in compiled chunks of at most ``batch_size``.
     """
     lm = logits_of(model)
-    run = cached(
+    run = compiled(
         model, "gradient_fn", lambda: tf.function(lambda x, t: score_gradient(lm, x, t), reduce_retracing=True)
     )
     arrays = [np.asarray(x, dtype=np.float32), np.asarray(targets, dtype=np.int32)]
@@ -173,55 +156,3 @@ def score_difference(model, x, reference, targets, *, batch_size: int | None = D
         model, np.concatenate([x, reference]), np.concatenate([targets, targets]), batch_size=batch_size
     )
     return scores[: len(x)], scores[len(x) :]
-
-
-def chain_layers(model: keras.Model, method: str) -> list:
-    """The layers of a model that is one chain (each layer feeds the next), nested chains unrolled.
-
-    The layer-by-layer methods (DeepLIFT, LRP) walk this list; a model with several inputs or
-    outputs, or a layer that branches or merges, raises a ValueError naming ``method``.
-    """
-
-    def is_chain(m) -> bool:
-        single = isinstance(m, keras.Sequential) or (len(m.inputs) == 1 and len(m.outputs) == 1)
-        return single and _is_chain(m) and all(is_chain(inner) for inner in m.layers if isinstance(inner, keras.Model))
-
-    if not is_chain(model):
-        raise ValueError(
-            f"{method} supports chains of layers (each layer feeds the next, as in keras.Sequential); model "
-            f"{model.name!r} has several inputs or outputs, or a layer that branches or merges"
-        )
-    layers = flat_layers(model)
-    if not layers:
-        raise ValueError(f"model {model.name!r} has no layers")
-    return layers
-
-
-def pre_activation(layer, h, method: str):
-    """z = h·W + b (Dense) or z = h ⊛ W + b (Conv1D/2D/3D): the layer's output before its activation."""
-    if isinstance(layer, keras.layers.Dense):
-        z = keras.ops.matmul(h, layer.kernel)
-    else:
-        if layer.data_format != "channels_last" or getattr(layer, "groups", 1) != 1:
-            raise ValueError(f"{method} supports channels_last, ungrouped convolutions only (layer {layer.name!r})")
-        z = layer.convolution_op(h, layer.kernel)
-    return z + layer.bias if layer.use_bias else z
-
-
-def is_plain_relu(layer: keras.layers.ReLU) -> bool:
-    """True for a ``keras.layers.ReLU`` that computes max(0, z) (no max_value, slope or threshold)."""
-    return (
-        layer.max_value is None
-        and float(keras.ops.convert_to_numpy(layer.negative_slope)) == 0.0
-        and float(keras.ops.convert_to_numpy(layer.threshold)) == 0.0
-    )
-
-
-def pair(value, name: str) -> tuple[int, int]:
-    """An int or a pair of ints as ``(rows, cols)``, all positive."""
-    values = (value, value) if np.isscalar(value) else tuple(value)
-    if len(values) != 2 or not all(isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    if min(values) < 1:
-        raise ValueError(f"{name} must be positive, got {value!r}")
-    return int(values[0]), int(values[1])
