@@ -4,10 +4,11 @@
 ``heatmaps`` (``heatmap``, ``overlay``, ``compare_maps``) for attribution maps, with a diverging
 colour map centred at zero so that positive (red) and negative (blue) evidence are told apart at
 a glance; ``curves`` for evaluation and optimisation curves; ``panels`` for the regions the live
-explorers draw.
+explorers draw; ``scores`` for the evaluation scoreboard.
 """
 
 from course_lib.plotting.curves import *  # noqa: F403
 from course_lib.plotting.grids import *  # noqa: F403
 from course_lib.plotting.heatmaps import *  # noqa: F403
 from course_lib.plotting.panels import *  # noqa: F403
+from course_lib.plotting.scores import *  # noqa: F403
