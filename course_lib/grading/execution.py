@@ -44,6 +44,7 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import uuid
@@ -226,6 +227,7 @@ class SandboxedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         resources = resources if resources is not None else {}
+        _quiet_kernel_clients()
         source = (resources.get("metadata") or {}).get("path") or "."
         self._settings = self.settings()
         self._folder = Path(tempfile.mkdtemp(prefix="course-kernel-"))
@@ -353,10 +355,35 @@ def execute_notebook(notebook_json: str, files: dict[str, bytes], options: dict)
     return {"notebook": nbformat.writes(nb), "incident": resources.get("course_lib", {}).get("incident")}
 
 
+class _ClosedLoopFilter(logging.Filter):
+    """Drop asyncio's reports about kernel-client sockets closed after their event loop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return "Event loop is closed" not in f"{record.getMessage()} {error}"
+
+
+_CLOSED_LOOP_FILTER = _ClosedLoopFilter()
+
+
 def _quiet_kernel_clients() -> None:
-    """Kernel clients closed after their event loop log 'Event loop is closed' tracebacks: not the instructor's concern."""
-    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-    logging.getLogger("traitlets").setLevel(logging.ERROR)
+    """No kernel-launcher chatter: 'Event loop is closed' tracebacks are not the instructor's concern."""
+    asyncio_log = logging.getLogger("asyncio")
+    if _CLOSED_LOOP_FILTER not in asyncio_log.filters:
+        asyncio_log.addFilter(_CLOSED_LOOP_FILTER)
+    if not getattr(sys.unraisablehook, "_course_lib", False):
+        sys.unraisablehook = _unraisable_hook(sys.unraisablehook)
+
+
+def _unraisable_hook(previous):
+    """Socket finalisers that find their event loop closed are not worth a traceback; anything else is."""
+
+    def hook(unraisable):
+        if not (isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(unraisable.exc_value)):
+            previous(unraisable)
+
+    hook._course_lib = True
+    return hook
 
 
 def _forwarded_environment() -> dict[str, str]:
