@@ -216,9 +216,10 @@ def test_the_sandbox_shows_only_its_folder_and_the_system_read_only(tmp_path, mo
 def test_without_bubblewrap_grading_warns_once_and_runs_unsandboxed(monkeypatch, capsys):
     monkeypatch.setattr(sandbox, "available", lambda: "the command `bwrap` was not found")
     monkeypatch.setattr(sandbox, "_warned", False)
-    executor = execution.SandboxedExecute()
+    executor = execution.SandboxedExecute(timeout=60)
     assert executor.settings() is None
-    assert executor.settings() is None
+    nb, _ = executor.preprocess(_graded_notebook(f"import os\nprint(os.path.exists({str(ANSWER_KEY)!r}))"), {})
+    assert nb.cells[0].outputs[0].text == "True\n", "unsandboxed, the kernel sees everything"
     err = capsys.readouterr().err
     assert err.count("UNSANDBOXED") == 1 and "bwrap" in err
 

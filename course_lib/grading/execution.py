@@ -228,13 +228,14 @@ class SandboxedExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         resources = resources if resources is not None else {}
         _quiet_kernel_clients()
-        source = (resources.get("metadata") or {}).get("path") or "."
+        source = (resources.get("metadata") or {}).get("path")  # the notebook's folder (nbgrader sets it)
         self._settings = self.settings()
         self._folder = Path(tempfile.mkdtemp(prefix="course-kernel-"))
         self._died, self._timed_out = None, False
         timer = None
         try:
-            _copy_assignment_files(Path(source), self._folder)
+            if source:
+                _copy_assignment_files(Path(source), self._folder)
             from course_lib.data import cache_dir
 
             sandbox.prepare_folder(

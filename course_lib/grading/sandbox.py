@@ -152,7 +152,7 @@ def _become_unprivileged(settings: SandboxSettings) -> list[str]:
 
 def owner(settings: SandboxSettings) -> tuple[int, int] | None:
     """The (uid, gid) that must own the writable folder, or None when it is the grader itself."""
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 or not settings.enabled:
         return None
     uid, _, gid = settings.user.partition(":")
     return int(uid), int(gid or uid)
