@@ -48,6 +48,7 @@ import sys
 import tempfile
 import threading
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -492,17 +493,17 @@ class ParallelAutograde:
             with Client(self.scheduler, timeout="60s") as client:
                 yield client
             return
-        with (
-            LocalCluster(
+        with warnings.catch_warnings():  # "port 8787 in use", "install bokeh for the dashboard": not for graders
+            warnings.simplefilter("ignore", UserWarning)
+            cluster = LocalCluster(
                 n_workers=self.jobs,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",
                 silence_logs=logging.ERROR,
                 memory_limit=0,  # the kernels are limited by the sandbox, not the workers
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+            )
+        with cluster, Client(cluster) as client:
             yield client
 
     def run(self, api_factory, config, assignment: str, students) -> dict[str, dict]:
