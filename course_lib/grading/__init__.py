@@ -7,6 +7,8 @@
 - :mod:`course_lib.grading.pipeline` — release, autograde, feedback and export through
   nbgrader's own API, with working files kept in one grading directory.
 - :mod:`course_lib.grading.preprocessors` — nbgrader preprocessors named in ``nbgrader_config.py``.
+- :mod:`course_lib.grading.execution` — sandboxed execution of submissions, dead kernels, Dask workers.
+- :mod:`course_lib.grading.sandbox` — the bubblewrap sandbox of every student kernel.
 
 Command line: ``python -m course_lib.grading --help`` (README.md, "Grading the exercises").
 """
