@@ -216,8 +216,44 @@ def test_the_sandbox_shows_only_its_folder_and_the_system_read_only(tmp_path, mo
 def test_without_bubblewrap_grading_warns_once_and_runs_unsandboxed(monkeypatch, capsys):
     monkeypatch.setattr(sandbox, "available", lambda: "the command `bwrap` was not found")
     monkeypatch.setattr(sandbox, "_warned", False)
-    executor = execution.SandboxedExecute()
+    executor = execution.SandboxedExecute(timeout=60)
     assert executor.settings() is None
-    assert executor.settings() is None
+    nb, _ = executor.preprocess(_graded_notebook(f"import os\nprint(os.path.exists({str(ANSWER_KEY)!r}))"), {})
+    assert nb.cells[0].outputs[0].text == "True\n", "unsandboxed, the kernel sees everything"
     err = capsys.readouterr().err
     assert err.count("UNSANDBOXED") == 1 and "bwrap" in err
+
+
+def _graded_notebook(*sources):
+    """A notebook of graded test cells (1 point each), ids t0, t1, ..."""
+    cells = [
+        nbformat.v4.new_code_cell(
+            source,
+            metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": f"t{i}", "points": 1, "locked": True}},
+        )
+        for i, source in enumerate(sources)
+    ]
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": kernelspec})
+
+
+def _grades(nb):
+    from nbgrader.utils import determine_grade
+
+    return [determine_grade(cell)[0] for cell in nb.cells]
+
+
+def test_a_dead_kernel_keeps_the_cells_that_ran_and_zeroes_the_rest():
+    nb = _graded_notebook("assert 1 + 1 == 2", "import os\nos._exit(7)", "assert True", "assert True")
+    nb, resources = execution.SandboxedExecute(timeout=60).preprocess(nb, {})
+    assert _grades(nb) == [1, 0, 0, 0]
+    incident = resources["course_lib"]["incident"]
+    assert incident.startswith("the kernel died (out of memory?) in cell 1 (t1)"), incident
+    assert nb.cells[2].outputs[0].ename == execution.NOT_RUN and "cell 1 (t1)" in nb.cells[2].outputs[0].evalue
+
+
+def test_a_notebook_past_its_time_limit_is_killed_and_scored_so_far():
+    nb = _graded_notebook("assert True", "import time\ntime.sleep(600)", "assert True")
+    nb, resources = execution.SandboxedExecute(timeout=300, notebook_timeout=15).preprocess(nb, {})
+    assert _grades(nb) == [1, 0, 0]
+    assert "time limit of 15 s" in resources["course_lib"]["incident"]

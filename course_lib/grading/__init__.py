@@ -10,6 +10,8 @@
   nbgrader's own API, with working files kept in one grading directory.
 - :mod:`course_lib.grading.preprocessors` — nbgrader preprocessors: stderr relabelled and long
   outputs cut after execution (``nbgrader_config.py``), hidden tests taken out of the feedback.
+- :mod:`course_lib.grading.execution` — sandboxed execution of submissions, dead kernels, Dask workers.
+- :mod:`course_lib.grading.sandbox` — the bubblewrap sandbox of every student kernel.
 
 Command line: ``python -m course_lib.grading --help`` (README.md, "Grading the exercises").
 """

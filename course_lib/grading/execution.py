@@ -44,9 +44,11 @@ import os
 import re
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,13 +228,15 @@ class SandboxedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         resources = resources if resources is not None else {}
-        source = (resources.get("metadata") or {}).get("path") or "."
+        _quiet_kernel_clients()
+        source = (resources.get("metadata") or {}).get("path")  # the notebook's folder (nbgrader sets it)
         self._settings = self.settings()
         self._folder = Path(tempfile.mkdtemp(prefix="course-kernel-"))
         self._died, self._timed_out = None, False
         timer = None
         try:
-            _copy_assignment_files(Path(source), self._folder)
+            if source:
+                _copy_assignment_files(Path(source), self._folder)
             from course_lib.data import cache_dir
 
             sandbox.prepare_folder(
@@ -353,10 +357,35 @@ def execute_notebook(notebook_json: str, files: dict[str, bytes], options: dict)
     return {"notebook": nbformat.writes(nb), "incident": resources.get("course_lib", {}).get("incident")}
 
 
+class _ClosedLoopFilter(logging.Filter):
+    """Drop asyncio's reports about kernel-client sockets closed after their event loop."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return "Event loop is closed" not in f"{record.getMessage()} {error}"
+
+
+_CLOSED_LOOP_FILTER = _ClosedLoopFilter()
+
+
 def _quiet_kernel_clients() -> None:
-    """Kernel clients closed after their event loop log 'Event loop is closed' tracebacks: not the instructor's concern."""
-    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-    logging.getLogger("traitlets").setLevel(logging.ERROR)
+    """No kernel-launcher chatter: 'Event loop is closed' tracebacks are not the instructor's concern."""
+    asyncio_log = logging.getLogger("asyncio")
+    if _CLOSED_LOOP_FILTER not in asyncio_log.filters:
+        asyncio_log.addFilter(_CLOSED_LOOP_FILTER)
+    if not getattr(sys.unraisablehook, "_course_lib", False):
+        sys.unraisablehook = _unraisable_hook(sys.unraisablehook)
+
+
+def _unraisable_hook(previous):
+    """Socket finalisers that find their event loop closed are not worth a traceback; anything else is."""
+
+    def hook(unraisable):
+        if not (isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(unraisable.exc_value)):
+            previous(unraisable)
+
+    hook._course_lib = True
+    return hook
 
 
 def _forwarded_environment() -> dict[str, str]:
@@ -464,17 +493,17 @@ class ParallelAutograde:
             with Client(self.scheduler, timeout="60s") as client:
                 yield client
             return
-        with (
-            LocalCluster(
+        with warnings.catch_warnings():  # "port 8787 in use", "install bokeh for the dashboard": not for graders
+            warnings.simplefilter("ignore", UserWarning)
+            cluster = LocalCluster(
                 n_workers=self.jobs,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",
                 silence_logs=logging.ERROR,
                 memory_limit=0,  # the kernels are limited by the sandbox, not the workers
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+            )
+        with cluster, Client(cluster) as client:
             yield client
 
     def run(self, api_factory, config, assignment: str, students) -> dict[str, dict]:

@@ -152,7 +152,7 @@ def _become_unprivileged(settings: SandboxSettings) -> list[str]:
 
 def owner(settings: SandboxSettings) -> tuple[int, int] | None:
     """The (uid, gid) that must own the writable folder, or None when it is the grader itself."""
-    if os.geteuid() != 0:
+    if os.geteuid() != 0 or not settings.enabled:
         return None
     uid, _, gid = settings.user.partition(":")
     return int(uid), int(gid or uid)
@@ -215,12 +215,13 @@ def kernel_command(
     bwrap = shutil.which("bwrap")
     assert bwrap, "kernel_command needs bubblewrap; check sandbox.available() first"
     args = [bwrap, *_namespaces(), "--die-with-parent", "--new-session"]
+    # the kernel's /tmp first: what is mounted later under /tmp (the folder, a course or Python
+    # installed below the grader's /tmp) stays visible on top of it
+    args += ["--bind", str(folder / "tmp"), "/tmp"]
     args += _system_binds()
     args += _python_binds(course_package, settings.read_only)
     args += ["--proc", "/proc", "--dev", "/dev"]
-    # /tmp first: the folder itself may live under the grader's /tmp
-    args += ["--bind", str(folder / "tmp"), "/tmp", *_parent_folders([folder]), "--bind", str(folder), str(folder)]
-    args += ["--chdir", str(folder)]
+    args += [*_parent_folders([folder]), "--bind", str(folder), str(folder), "--chdir", str(folder)]
     args += ["--clearenv"]
     for name, value in sorted(kernel_environment(env, folder, course_package.parent).items()):
         args += ["--setenv", name, value]
