@@ -175,3 +175,23 @@ def test_export_writes_static_slides(tmp_path):
     subprocess.run(export_command([tmp_path / "tiny.ipynb"], tmp_path / "out"), check=True, capture_output=True)
     html = (tmp_path / "out" / "tiny.slides.html").read_text()
     assert html.count("<section") >= 2 and "42" in html and "SKIPPED-CELL-TEXT" not in html
+
+
+def test_lecture_kernel_pool_is_refilled_only_while_no_kernel_runs(monkeypatch):
+    """Voilà reads the pool size each time it refills: one pre-executed kernel while none runs, none in reserve."""
+    from course_lib.slides import STATIC
+
+    monkeypatch.syspath_prepend(str(STATIC))
+    import lecture_kernels
+
+    class Manager:
+        running: list[str] = []
+
+        def list_kernel_ids(self):
+            return self.running
+
+    manager = Manager()
+    sizes = lecture_kernels._PoolSizeWhenIdle(manager)
+    assert sizes.get("default", {})["pool_size"] == 1
+    manager.running = ["presenting"]
+    assert sizes.get("lectures/00_introduction.ipynb", {})["pool_size"] == 0

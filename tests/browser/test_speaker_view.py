@@ -56,7 +56,7 @@ def preview_frames(speaker):
     return frames
 
 
-def test_speaker_view_shows_slides_notes_and_timer_with_one_kernel(page, voila_slides, snapshot):
+def test_speaker_view_shows_slides_notes_and_timer_with_one_kernel(page, browser, voila_slides, snapshot):
     server = voila_slides(LECTURE)
     wait_for_kernels(server, 1)
     assert len(kernels(server)) == 1, "the lecture's kernel is not started before the slides are opened"
@@ -112,3 +112,21 @@ def test_speaker_view_shows_slides_notes_and_timer_with_one_kernel(page, voila_s
     assert all(preview.url.startswith(server.url + "/voila/static/") for preview in frames.values())
     assert len(kernels(server)) == 1, "the speaker view started kernels"
     speaker.close()
+
+    # the lecturer closes the slides (as after a check before class): the server replaces the used
+    # kernel by a freshly executed one, and opening the slides again gets that one, not a new kernel
+    used = kernels(server)[0].pid
+    page.close()
+    deadline = time.monotonic() + 180
+    while [k.pid for k in kernels(server)] in ([used], []) and time.monotonic() < deadline:
+        time.sleep(1)
+    fresh = [k.pid for k in kernels(server)]
+    assert len(fresh) == 1 and fresh != [used], f"after closing the slides: kernels {fresh}, used {used}"
+    again = browser.new_page()
+    try:
+        again.goto(server.url + "/", wait_until="commit", timeout=LOAD_TIMEOUT)
+        assert again.wait_for_function(READY_OR_ERROR, timeout=LOAD_TIMEOUT, polling=500).json_value() == "ready"
+        assert [k.pid for k in kernels(server)] == fresh, "reopening the slides started another kernel"
+        assert server.log.read_text().count("Using pre-heated kernel") == 2
+    finally:
+        again.close()
