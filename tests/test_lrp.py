@@ -245,10 +245,12 @@ def test_batch_norm_merge_keeps_outputs(rng):
     model = bn_model()
     x = rng.normal(size=(4, 6, 6, 1)).astype(np.float32)
     steps = network_layers(model)
-    assert [step.norm is not None for step in steps if isinstance(step, LinearLayer)] == [True, True, False]
+    linear = [step for step in steps if isinstance(step, LinearLayer)]
+    assert [step.norm is not None for step in linear] == [True, True, False]
+    assert [step.relu for step in linear] == [True, True, False]  # the ReLU after each normalisation, merged
     h = tf.constant(x)
     for step in steps:
-        h = step(h)
+        h = step.output(h) if isinstance(step, LinearLayer) else step(h)
     np.testing.assert_allclose(h.numpy(), model(x).numpy(), rtol=1e-4, atol=1e-5)
 
 

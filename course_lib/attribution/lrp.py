@@ -43,12 +43,18 @@ SUPPORTED = (
 @dataclass(eq=False)
 class LinearLayer:
     """A Dense or Conv2D layer (with a BatchNormalization merged in) or an average pooling, callable
-    as ``layer(a, weights=ρ, bias=True)`` = ``a ⊛ ρ(W) + b``: the form every LRP rule needs."""
+    as ``layer(a, weights=ρ, bias=True)`` = ``a ⊛ ρ(W) + b``: the form every LRP rule needs.
+
+    A ReLU right after the layer (its own activation or a separate ReLU layer) is merged in as
+    ``relu=True``: :meth:`output` then applies it, so the forward pass runs as one fused
+    convolution + bias + ReLU, as in a plain forward pass.
+    """
 
     layer: keras.layers.Layer
     kind: str  # "dense", "conv" or "pool"
     norm: keras.layers.BatchNormalization | None = None
     nonnegative_input: bool = False  # True after a ReLU: rules may skip terms for negative inputs
+    relu: bool = False  # the layer's output goes through a ReLU (merged in)
 
     def __call__(self, a, weights=identity, bias=True):
         if self.kind == "pool":  # equal weights 1/n; scaling by ρ(1) gives the same shares as ρ(1/n)
@@ -58,7 +64,12 @@ class LinearLayer:
             z = tf.matmul(a, weights(kernel))
         else:
             z = self.layer.convolution_op(a, weights(kernel))
-        return z + b if bias and b is not None else z
+        return tf.nn.bias_add(z, b) if bias and b is not None else z
+
+    def output(self, a):
+        """What the network computes here: ``a ⊛ W + b``, then the merged ReLU if there is one."""
+        z = self(a)
+        return tf.nn.relu(z) if self.relu else z
 
     def parameters(self):
         """Kernel and bias, with the batch normalisation y = γ (z − μ)/√(σ² + ε) + β folded in."""
@@ -101,9 +112,14 @@ def network_layers(model, *, nonnegative_input: bool = False) -> list:
     for index, layer in enumerate(layers):
         last = index == len(layers) - 1
         kind = layer_kind(layer)
+        previous = steps[-1] if steps else None
         if kind == "normalization":
-            previous = steps[-1] if steps else None
-            if not (isinstance(previous, LinearLayer) and previous.kind != "pool" and previous.norm is None):
+            if not (
+                isinstance(previous, LinearLayer)
+                and previous.kind != "pool"
+                and previous.norm is None
+                and not previous.relu
+            ):
                 raise _unsupported(layer, "a batch normalisation must follow a Dense/Conv2D layer without activation")
             if layer.axis not in (-1, len(layer.input.shape) - 1):
                 raise _unsupported(layer, "only a normalisation over the last (channel) axis can be merged")
@@ -111,27 +127,23 @@ def network_layers(model, *, nonnegative_input: bool = False) -> list:
         elif kind == "weighted" and isinstance(layer, keras.layers.Dense | keras.layers.Conv2D):
             if isinstance(layer, keras.layers.Conv2D) and (layer.data_format != "channels_last" or layer.groups != 1):
                 raise _unsupported(layer, "only channels_last convolutions without groups are supported")
-            steps.append(
-                LinearLayer(
-                    layer, "dense" if isinstance(layer, keras.layers.Dense) else "conv", nonnegative_input=nonnegative
-                )
-            )
             activation = activation_name(layer)
-            nonnegative = activation == "relu"
-            if activation == "relu":
-                steps.append(RoutingLayer(f"{layer.name}/relu", layer.activation))
-            elif activation != "linear" and not (last and activation == "softmax"):
+            if activation not in ("relu", "linear") and not (last and activation == "softmax"):
                 raise _unsupported(layer, f"its activation {activation!r} is not ReLU or linear")
-        elif kind == "activation":
-            if activation_name(layer) not in ("relu", "linear"):
+            kind_of_linear = "dense" if isinstance(layer, keras.layers.Dense) else "conv"
+            steps.append(LinearLayer(layer, kind_of_linear, nonnegative_input=nonnegative, relu=activation == "relu"))
+            nonnegative = activation == "relu"
+        elif kind in ("activation", "elementwise"):
+            if kind == "activation" and activation_name(layer) not in ("relu", "linear"):
                 raise _unsupported(layer, f"activation {activation_name(layer)!r} is not ReLU or linear")
-            nonnegative = nonnegative or activation_name(layer) == "relu"
-            steps.append(RoutingLayer(layer.name, layer))
-        elif kind == "elementwise" and isinstance(layer, keras.layers.ReLU):
-            if not is_plain_relu(layer):
+            if kind == "elementwise" and not (isinstance(layer, keras.layers.ReLU) and is_plain_relu(layer)):
                 raise _unsupported(layer, "only the plain ReLU (no max_value, slope or threshold) is supported")
-            nonnegative = True
-            steps.append(RoutingLayer(layer.name, layer))
+            is_relu = kind == "elementwise" or activation_name(layer) == "relu"
+            if is_relu and isinstance(previous, LinearLayer) and not previous.relu:
+                previous.relu = True  # merged: one fused layer + ReLU in the forward pass
+            else:
+                steps.append(RoutingLayer(layer.name, layer))
+            nonnegative = nonnegative or is_relu
         elif kind == "average_pooling":
             steps.append(LinearLayer(layer, "pool", nonnegative_input=nonnegative))
         elif kind in ("max_pooling", "reshaping", "identity"):
@@ -163,12 +175,12 @@ def _propagate(steps, rules, x, targets):
     h = x
     for step in steps[:split]:
         inputs.append(h)
-        h = step(h)
+        h = step.output(h) if isinstance(step, LinearLayer) else step(h)
     with tf.GradientTape(watch_accessed_variables=False) as tape:
         tape.watch(h)
         top = h
         for step, rule in zip(steps[split:], rules[split:], strict=True):
-            h = rule.gradient_form(step, h, step(h)) if isinstance(step, LinearLayer) else step(h)
+            h = rule.gradient_form(step, h, step.output(h)) if isinstance(step, LinearLayer) else step(h)
         score = select(h, targets)
     relevance = top * tape.gradient(score, top)  # R = f_c(x) at the target logit, then down
     for step, rule, a in zip(reversed(steps[:split]), reversed(rules[:split]), reversed(inputs), strict=True):

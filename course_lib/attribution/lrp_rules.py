@@ -29,6 +29,11 @@ scaled by z / (z + ε·sign z), for z⁺ z with the gradient of z⁺ = a·w⁺ s
 (:func:`course_lib.attribution.lrp` then costs one forward and one backward pass). A rule without
 it is applied explicitly, layer by layer, below the highest such rule.
 
+Here z is the layer's *output*: after its ReLU when ``layer.relu`` (a ReLU that follows a linear
+layer is merged into it, so that the forward pass runs fused, as in a plain forward pass). This
+changes nothing: every rule hands on R_j / z'_j with R_j ∝ z_j, so its gradient is a multiple of z_j
+and vanishes exactly where the ReLU is off — write custom rules the same way.
+
 **Numbers as tensors.** The float fields of a rule (ε, α, β, the z^B bounds) reach the compiled
 pass as tensors, so moving an ε slider reuses the compiled graph. Keep Python decisions (``if``)
 on ints, bools or the rule's type, not on its float fields.
@@ -213,6 +218,8 @@ class ZPlus:
         return redistribute(_positive_part(layer), _split_by_sign(layer, a), relevance)
 
     def gradient_form(self, layer, a, z):
+        if layer.kind == "pool" and layer.nonnegative_input:
+            return z  # equal positive weights and a >= 0: z⁺ = z, the rule is the plain gradient
         z_pos = _positive_part(layer)(*_split_by_sign(layer, a))
         return with_gradient(z, z_pos, lambda: tf.math.divide_no_nan(z, z_pos))
 
