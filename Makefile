@@ -35,8 +35,7 @@ $(VENV)/.course-installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[instructor,test]"
-	bash scripts/install_browser.sh
-	bash scripts/install_bubblewrap.sh
+	bash scripts/install_debian_packages.sh
 	touch $(VENV)/.course-installed $@
 
 # Builds the replica once per Colab list, then (every time) checks with pip's dry run that the set-up

@@ -128,7 +128,7 @@ def export_command(notebooks, output_dir="slides", *, show_code: bool = True) ->
 
 # ------------------------------------------------------------------------------------------ handouts
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's Chromium (scripts/install_browser.sh), also used by the browser tests
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's Chromium (scripts/install_debian_packages.sh), also used by the browser tests
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 # reveal.js's print mode: every slide on its own page, fragments shown at once, a tall slide not split
 PRINT_QUERY = "?print-pdf&pdfSeparateFragments=false&pdfMaxPagesPerSlide=1"
@@ -236,7 +236,7 @@ def handout(notebooks, output_dir="handouts", *, show_code: bool = True, chromiu
             raise ValueError(f"expected an existing .ipynb notebook, got {notebook}")
     chromium = Path(chromium)
     if not chromium.is_file():
-        raise FileNotFoundError(f"{chromium} not found: run scripts/install_browser.sh (Debian's chromium)")
+        raise FileNotFoundError(f"{chromium} not found: run scripts/install_debian_packages.sh (Debian's chromium)")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as error:

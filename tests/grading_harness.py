@@ -69,6 +69,26 @@ def edit(*steps):
     return apply
 
 
+def reference_cases(every_test: tuple[str, ...]) -> list[Case]:
+    """The two submissions every batch holds: the model answers (full marks) and the release (no points)."""
+    return [Case("solution", answered), Case("release", untouched, lost=every_test)]
+
+
+def wrong(*mistakes):
+    """The answered notebook with these mistakes, each ``(answer cell, line of the model answer, wrong line)``."""
+    return edit(*[(mut.replace_in_cell, *mistake) for mistake in mistakes])
+
+
+def pair(name: str) -> tuple[str, str]:
+    """The visible and the hidden test cell of one graded function."""
+    return (f"test_{name}", f"test_{name}_hidden")
+
+
+def hidden(*pairs):
+    """The hidden test cells of these (visible, hidden) pairs."""
+    return tuple(p[1] for p in pairs)
+
+
 def read_notebook(folder: Path, assignment: str):
     return nbformat.read(folder / assignment / f"{assignment}.ipynb", as_version=4)
 
@@ -213,12 +233,44 @@ def assert_feedback_hides_hidden_tests(course, assignment: str) -> None:
         assert "hidden tests: they ran when grading" in text
 
 
-def batch_tests(cases: dict[str, list[Case]], every_test: dict[str, tuple[str, ...]], refused):
-    """The tests every pipeline file runs on its batches (they use the module's ``graded`` fixture).
+def escaping_member(assignment: str) -> dict[str, bytes]:
+    """A zip member whose path climbs out of the submissions folder: collection must refuse it."""
+    return {f"../../escape_{assignment}.ipynb": b"{}"}
 
-    ``refused(assignment)``: the zip members that collection must refuse. Returns ``{name: test}``; a test
-    module puts them in its namespace (``globals().update(...)``) so that pytest collects them.
+
+def pipeline_tests(
+    cases: dict[str, list[Case]],
+    every_test: dict[str, tuple[str, ...]],
+    *,
+    timeout: int,
+    test_cell_timeout: int = TEST_CELL_TIMEOUT,
+    unsafe_members=escaping_member,
+    refused=None,
+):
+    """The ``graded`` fixture and the tests every pipeline file runs on its batches.
+
+    ``graded(assignment)`` → (course, outcome of Course.grade): one nbgrader batch per assignment and
+    module, holding the ``cases`` and the ``unsafe_members(assignment)`` of the zip; ``refused(assignment)``
+    (default: every unsafe member) is what collection must refuse. Returns ``{name: fixture or test}``;
+    a test module puts them in its namespace (``globals().update(...)``) so that pytest collects them.
     """
+
+    @pytest.fixture(scope="module")
+    def graded(tmp_path_factory):
+        return grader(
+            tmp_path_factory,
+            cases,
+            unsafe_members=unsafe_members,
+            timeout=timeout,
+            test_cell_timeout=test_cell_timeout,
+        )
+
+    refused = refused or (lambda assignment: set(unsafe_members(assignment)))
+    return {"graded": graded, **_batch_tests(cases, every_test, refused)}
+
+
+def _batch_tests(cases: dict[str, list[Case]], every_test: dict[str, tuple[str, ...]], refused):
+    """The tests of :func:`pipeline_tests`, as ``{name: test}``."""
 
     every_case = [pytest.param(a, c, id=f"{a}-{c.student}") for a in cases for c in cases[a]]
 
@@ -234,8 +286,10 @@ def batch_tests(cases: dict[str, list[Case]], every_test: dict[str, tuple[str, .
         course, outcome = graded(assignment)
         assert_batch_complete(course, outcome, assignment, cases[assignment], refused(assignment))
 
+    with_findings = [p for p in every_case if p.values[1].finding]
+
     @pytest.mark.slow
-    @pytest.mark.parametrize(("assignment", "case"), [p for p in every_case if p.values[1].finding])
+    @pytest.mark.parametrize(("assignment", "case"), with_findings)
     def test_check_report_says_what_was_repaired(graded, assignment, case):
         _, outcome = graded(assignment)
         text = check_report_text(outcome, case.student)
@@ -256,7 +310,7 @@ def batch_tests(cases: dict[str, list[Case]], every_test: dict[str, tuple[str, .
     tests = (
         test_each_submission_loses_exactly_the_expected_cells,
         test_batch_grades_every_student_with_feedback_and_refuses_unsafe_members,
-        test_check_report_says_what_was_repaired,
+        *([test_check_report_says_what_was_repaired] if with_findings else []),  # no case, no empty test
         test_lines_that_change_the_tests_tools_are_flagged_for_review_and_nothing_else,
         test_feedback_shows_hidden_results_but_not_hidden_tests,
     )

@@ -19,7 +19,14 @@ import threading
 import time
 
 import pytest
-from grading_harness import TEST_CELL_TIMEOUT, Case, answered, assert_lost_exactly, edit, untouched, zip_of_submissions
+from grading_harness import (
+    TEST_CELL_TIMEOUT,
+    Case,
+    assert_lost_exactly,
+    edit,
+    reference_cases,
+    zip_of_submissions,
+)
 
 from course_lib.grading import mutations as mut
 from course_lib.grading.execution import INCIDENT_COLUMN, failure_cause
@@ -34,8 +41,7 @@ COMPLETE = ("test_completeness_gap", "test_completeness_gap_hidden")
 EVERY_TEST = ALPHAS + IG + COMPLETE
 
 CASES = [
-    Case("solution", answered),
-    Case("release", untouched, lost=EVERY_TEST),
+    *reference_cases(EVERY_TEST),
     Case(
         "left-riemann",
         edit((mut.replace_in_cell, "midpoint_alphas", "(np.arange(steps) + 0.5) / steps", "np.arange(steps) / steps")),

@@ -10,16 +10,7 @@ The machinery shared with the other pipeline tests is in ``grading_harness.py``.
 from __future__ import annotations
 
 import pytest
-from grading_harness import (
-    TEST_CELL_TIMEOUT,
-    Case,
-    answered,
-    batch_tests,
-    edit,
-    grader,
-    read_notebook,
-    untouched,
-)
+from grading_harness import Case, edit, pipeline_tests, read_notebook, reference_cases
 from nbformat.notebooknode import from_dict
 
 from course_lib.grading import mutations as mut
@@ -133,8 +124,7 @@ EVERY_TEST = {
 
 CASES: dict[str, list[Case]] = {
     EX1: [
-        Case("solution", answered),
-        Case("release", untouched, lost=EVERY_TEST[EX1]),
+        *reference_cases(EVERY_TEST[EX1]),
         Case(
             "descent",
             edit((mut.replace_in_cell, "gradient_ascent", "images.assign_add(", "images.assign_sub(")),
@@ -209,8 +199,7 @@ CASES: dict[str, list[Case]] = {
         ),
     ],
     EX2: [
-        Case("solution", answered),
-        Case("release", untouched, lost=EVERY_TEST[EX2]),
+        *reference_cases(EVERY_TEST[EX2]),
         Case(
             "wrong-axis",  # sums over the classes instead of the features
             edit((mut.replace_in_cell, "class_activation_maps", '"ixyz,zc->ixyc"', '"ixyz,zc->ixyz"')),
@@ -291,16 +280,10 @@ def refused_members(assignment: str) -> set[str]:
     return {f"../escape_{assignment}.ipynb", f"/tmp/absolute_{assignment}.ipynb"}
 
 
-# the tests every pipeline file runs on its batches, bound as this module's test_* functions
-globals().update(batch_tests(CASES, EVERY_TEST, refused_members))
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """``graded(assignment)`` → (course, outcome of Course.grade): one batch per assignment, cached."""
-    return grader(
-        tmp_path_factory, CASES, unsafe_members=_unsafe_members, timeout=180, test_cell_timeout=TEST_CELL_TIMEOUT
-    )
+# the graded batches (one per assignment) and the tests every pipeline file runs on them
+globals().update(
+    pipeline_tests(CASES, EVERY_TEST, timeout=180, unsafe_members=_unsafe_members, refused=refused_members)
+)
 
 
 @pytest.mark.slow

@@ -20,12 +20,13 @@ import pytest
 from grading_harness import (
     TEST_CELL_TIMEOUT,
     Case,
-    answered,
-    batch_tests,
     edit,
-    grader,
+    hidden,
+    pair,
+    pipeline_tests,
+    reference_cases,
     unanswered,
-    untouched,
+    wrong,
 )
 
 from course_lib.grading import mutations as mut
@@ -36,11 +37,6 @@ pytestmark = pytest.mark.xdist_group("grading_ex3_ex5")
 EX3 = "ex3_saliency_maps"
 EX4 = "ex4_layerwise_relevance_propagation"
 EX5 = "ex5_integrated_gradients"
-
-
-def pair(name: str) -> tuple[str, str]:
-    """The visible and the hidden test cell of one function."""
-    return (f"test_{name}", f"test_{name}_hidden")
 
 
 LOGITS, SALIENCY, GXI, SMOOTH = (
@@ -230,19 +226,9 @@ DELEGATING_EX5 = (
 )
 
 
-def hidden(*pairs):
-    """The hidden test cells of these (visible, hidden) pairs."""
-    return tuple(p[1] for p in pairs)
-
-
-def wrong(*mistakes):
-    return edit(*[(mut.replace_in_cell, *mistake) for mistake in mistakes])
-
-
 CASES: dict[str, list[Case]] = {
     EX3: [
-        Case("solution", answered),
-        Case("release", untouched, lost=EVERY_TEST[EX3]),
+        *reference_cases(EVERY_TEST[EX3]),
         # every later function calls saliency_map, so they all lose their points
         Case("softmax", wrong(SOFTMAX_GRADIENT), lost=SALIENCY + GXI + SMOOTH),
         Case(
@@ -265,8 +251,7 @@ CASES: dict[str, list[Case]] = {
         Case("delegates", wrong(*DELEGATING_EX3), lost=hidden(LOGITS, SALIENCY, GXI, SMOOTH)),
     ],
     EX4: [
-        Case("solution", answered),
-        Case("release", untouched, lost=EVERY_TEST[EX4]),
+        *reference_cases(EVERY_TEST[EX4]),
         # visible network test: true classes, positive scores, where the sign of ε cannot matter;
         # the hidden tests explain negative scores (least likely class, an untrained MLP class)
         Case("unsigned-epsilon", wrong(EPSILON_WITHOUT_SIGN), lost=EPS + ("test_lrp_dense_network_hidden",) + GAP[1:]),
@@ -288,8 +273,7 @@ CASES: dict[str, list[Case]] = {
         Case("delegates", wrong(*DELEGATING_EX4), lost=hidden(EPS, NETWORK, GAP)),
     ],
     EX5: [
-        Case("solution", answered),
-        Case("release", untouched, lost=EVERY_TEST[EX5]),
+        *reference_cases(EVERY_TEST[EX5]),
         Case("no-difference", wrong(WITHOUT_DIFFERENCE), lost=IG + COMPLETE),
         Case(
             # the visible IG test catches it, and so does the visible gap from the toy's baseline (2, 0),
@@ -307,24 +291,8 @@ CASES: dict[str, list[Case]] = {
 }
 
 
-def refused_members(assignment: str) -> set[str]:
-    return {f"../../escape_{assignment}.ipynb"}
-
-
-# the tests every pipeline file runs on its batches, bound as this module's test_* functions
-globals().update(batch_tests(CASES, EVERY_TEST, refused_members))
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """``graded(assignment)`` → (course, outcome of Course.grade): one batch per assignment, cached."""
-    return grader(
-        tmp_path_factory,
-        CASES,
-        unsafe_members=lambda assignment: {f"../../escape_{assignment}.ipynb": b"{}"},
-        timeout=240,
-        test_cell_timeout=TEST_CELL_TIMEOUT * 3,
-    )
+# the graded batches (one per assignment) and the tests every pipeline file runs on them
+globals().update(pipeline_tests(CASES, EVERY_TEST, timeout=240, test_cell_timeout=TEST_CELL_TIMEOUT * 3))
 
 
 @pytest.mark.slow

@@ -11,18 +11,19 @@ every other test cell must keep its full points. All submissions are graded in O
 from __future__ import annotations
 
 import pytest
-from grading_harness import TEST_CELL_TIMEOUT, Case, answered, batch_tests, edit, grader, untouched
-
-from course_lib.grading import mutations as mut
+from grading_harness import (
+    TEST_CELL_TIMEOUT,
+    Case,
+    hidden,
+    pair,
+    pipeline_tests,
+    reference_cases,
+    wrong,
+)
 
 pytestmark = pytest.mark.xdist_group("grading_ex6")
 
 EX6 = "ex6_evaluating_explanations"
-
-
-def pair(name: str) -> tuple[str, str]:
-    """The visible and the hidden test cell of one function."""
-    return (f"test_{name}", f"test_{name}_hidden")
 
 
 DELETION, AREA, MASS, SPEARMAN, CASCADE = (
@@ -90,18 +91,9 @@ DELEGATING = (
 )
 
 
-def hidden(*pairs):
-    return tuple(p[1] for p in pairs)
-
-
-def wrong(*mistakes):
-    return edit(*[(mut.replace_in_cell, *mistake) for mistake in mistakes])
-
-
 CASES: dict[str, list[Case]] = {
     EX6: [
-        Case("solution", answered),
-        Case("release", untouched, lost=EVERY_TEST[EX6]),
+        *reference_cases(EVERY_TEST[EX6]),
         # two independent mistakes of task 1
         Case("least-first-and-mean", wrong(LEAST_RELEVANT_FIRST, MEAN_NOT_AREA), lost=DELETION + AREA),
         # |R| in the mass, and a "Spearman" that correlates the values: the check built on it loses too
@@ -114,20 +106,5 @@ CASES: dict[str, list[Case]] = {
 }
 
 
-def refused_members(assignment: str) -> set[str]:
-    return {f"../../escape_{assignment}.ipynb"}
-
-
-globals().update(batch_tests(CASES, EVERY_TEST, refused_members))
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """``graded(assignment)`` → (course, outcome of Course.grade): one batch, cached."""
-    return grader(
-        tmp_path_factory,
-        CASES,
-        unsafe_members=lambda assignment: {f"../../escape_{assignment}.ipynb": b"{}"},
-        timeout=300,
-        test_cell_timeout=TEST_CELL_TIMEOUT * 3,
-    )
+# the graded batches (one per assignment) and the tests every pipeline file runs on them
+globals().update(pipeline_tests(CASES, EVERY_TEST, timeout=300, test_cell_timeout=TEST_CELL_TIMEOUT * 3))

@@ -2,7 +2,7 @@
 (JupyterLab, Voilà) started on a free localhost port in throw-away config/data/runtime folders so that
 the user's own Jupyter settings are never read or written.
 
-Chromium comes from ``scripts/install_browser.sh`` (apt's ``chromium``); Playwright's own browser
+Chromium comes from ``scripts/install_debian_packages.sh`` (apt's ``chromium``); Playwright's own browser
 download is never used. Without /usr/bin/chromium every test here is skipped with that reason.
 Screenshots of failed tests go to ``test-artifacts/``.
 """
@@ -47,7 +47,7 @@ LAB_SETTINGS = {
 def pytest_collection_modifyitems(items):
     if CHROMIUM.exists():
         return
-    skip = pytest.mark.skip(reason=f"{CHROMIUM} not found: run scripts/install_browser.sh to install Debian's chromium")
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} not found: run scripts/install_debian_packages.sh to install Debian's chromium")
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
@@ -192,7 +192,7 @@ def voila_slides(jupyter_env, tmp_path_factory):
 def browser(tmp_path_factory):
     """Headless Chromium from Debian, a fresh empty profile."""
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: run scripts/install_browser.sh")
+        pytest.skip(f"{CHROMIUM} not found: run scripts/install_debian_packages.sh")
     from playwright.sync_api import sync_playwright
 
     profile = tmp_path_factory.mktemp("chromium-profile")

@@ -53,7 +53,7 @@ def test_handout_rejects_bad_input(tmp_path):
         handout([], tmp_path)
     with pytest.raises(ValueError, match="ipynb"):
         handout([tmp_path / "lecture.py"], tmp_path)
-    with pytest.raises(FileNotFoundError, match="install_browser"):
+    with pytest.raises(FileNotFoundError, match="install_debian_packages"):
         handout([LECTURE], tmp_path, chromium=tmp_path / "no-chromium")
     with pytest.raises(SystemExit):
         main(["handout"])  # at least one notebook is required
