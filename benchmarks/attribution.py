@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("COURSE_LIB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _timing import median_times  # noqa: E402
 
 import course_lib as cl  # noqa: E402
 from course_lib._graph import logits_model  # noqa: E402
@@ -35,8 +35,12 @@ LRP_RULES = ("epsilon", "z", "zplus", "alpha_beta", "epsilon_plus", "epsilon_plu
 TARGETS = {"lrp epsilon": 1.3, "lrp z": 1.3, "lrp zplus": 1.3, "integrated_gradients (50 steps)": 60.0}
 
 
-def plain_gradient_fn(model):
-    """The reference: one forward and one backward pass of the pre-softmax model."""
+def gradient_fn(model, *, second_forward: bool = False):
+    """The reference: one forward and one backward pass of the pre-softmax model.
+
+    ``second_forward=True``: the floor of LRP-z⁺, the gradient plus one more forward pass (of other
+    inputs, so that the compiler cannot merge the two).
+    """
     scores_model = logits_model(model)
 
     @tf.function
@@ -44,41 +48,10 @@ def plain_gradient_fn(model):
         with tf.GradientTape() as tape:
             tape.watch(x)
             scores = tf.gather(scores_model(x, training=False), targets, axis=1, batch_dims=1)
-        return tape.gradient(scores, x)
+        extra = [scores_model(0.5 * x, training=False)] if second_forward else []
+        return [tape.gradient(scores, x), *extra]
 
-    return lambda x, targets: gradient(tf.constant(x), tf.constant(targets)).numpy()
-
-
-def gradient_and_forward_fn(model):
-    """The floor of LRP-z⁺: a plain gradient plus one more forward pass (of other inputs, so that the
-    compiler cannot merge the two)."""
-    scores_model = logits_model(model)
-
-    @tf.function
-    def gradient_and_forward(x, targets):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            scores = tf.gather(scores_model(x, training=False), targets, axis=1, batch_dims=1)
-        return tape.gradient(scores, x), scores_model(0.5 * x, training=False)
-
-    return lambda x, targets: [t.numpy() for t in gradient_and_forward(tf.constant(x), tf.constant(targets))]
-
-
-def median_times(methods: dict, repeats: int) -> dict:
-    """Median CPU seconds per call (all threads of this process); the methods take turns.
-
-    CPU time, not wall-clock time: on a machine shared with other jobs the wall clock mostly
-    measures the others, while the work a call costs stays the same.
-    """
-    for fn in methods.values():
-        fn()  # warm-up: traces the tf.functions
-    times = {name: [] for name in methods}
-    for _ in range(repeats):
-        for name, fn in methods.items():
-            start = time.process_time()
-            fn()
-            times[name].append(time.process_time() - start)
-    return {name: float(np.median(values)) for name, values in times.items()}
+    return lambda x, targets: [t.numpy() for t in gradient(tf.constant(x), tf.constant(targets))]
 
 
 def main() -> None:
@@ -93,8 +66,8 @@ def main() -> None:
     x = x_test[: args.batch]
     targets = np.argmax(model.predict(x, verbose=0), axis=1).astype(np.int32)
 
-    gradient = plain_gradient_fn(model)
-    floor = gradient_and_forward_fn(model)
+    gradient = gradient_fn(model)
+    floor = gradient_fn(model, second_forward=True)
     methods = {
         "plain gradient": lambda: gradient(x, targets),
         "gradient + forward (z⁺'s floor)": lambda: floor(x, targets),

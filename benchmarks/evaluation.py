@@ -20,7 +20,8 @@ import time
 
 os.environ.setdefault("COURSE_LIB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
+
+from _timing import median_times  # noqa: E402
 
 import course_lib as cl  # noqa: E402
 from course_lib import scoreboard  # noqa: E402
@@ -56,18 +57,6 @@ def metric_calls(model, x, targets) -> dict:
     }
 
 
-def median_times(calls: dict, repeats: int) -> dict:
-    for call in calls.values():
-        call()  # warm-up: traces the tf.functions
-    times = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
-    return {name: float(np.median(values)) for name, values in times.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
@@ -81,7 +70,7 @@ def main() -> None:
     (_, _), (x_test, y_test) = cl.load_mnist(source="bundled", verbose=False)
     model = cl.pretrained("mnist_cnn")
     x, targets = x_test[: args.batch], y_test[: args.batch]
-    times = median_times(metric_calls(model, x, targets), args.repeats)
+    times = median_times(metric_calls(model, x, targets), args.repeats, clock=time.perf_counter)
     unit = times["gradient (unit)"]
     print(f"\n{args.batch} digits, mnist_cnn; one gradient = {1000 * unit:.1f} ms")
     for name, seconds in times.items():

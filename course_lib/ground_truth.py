@@ -109,6 +109,36 @@ def _finish(name: str, layers: list) -> keras.Model:
 # --------------------------------------------------------------------------------------------- Ising
 
 
+def _lattice_network(name: str, description: str, shape, layer: tuple, readout, contributions, classes):
+    """An Ising-lattice network ``Conv2D(ReLU, no bias) → global average pooling → Dense(no bias)``
+    whose truth is stated per site (one region per spin).
+
+    ``layer`` = (name, kernels (kh, kw, 1, K)) of the convolution; ``readout`` the (K, n_classes)
+    weights of the dense layer ``"logits"``.
+    """
+    height, width, _ = shape
+    layer_name, kernels = layer
+    kernels, readout = np.asarray(kernels, np.float32), np.asarray(readout, np.float32)
+    model = _finish(
+        f"{name}_network",
+        [
+            keras.Input(shape=shape, name="lattice"),
+            keras.layers.Conv2D(
+                kernels.shape[-1],
+                kernels.shape[:2],
+                activation="relu",
+                use_bias=False,
+                kernel_initializer=_const(kernels),
+                name=layer_name,
+            ),
+            keras.layers.GlobalAveragePooling2D(name="gap"),
+            keras.layers.Dense(readout.shape[1], use_bias=False, kernel_initializer=_const(readout), name="logits"),
+        ],
+    )
+    sites = np.arange(height * width).reshape(height, width)
+    return GroundTruthNetwork(name, description, model, sites, contributions, classes)
+
+
 def magnetization_network(shape=ISING_SHAPE) -> GroundTruthNetwork:
     """Class 0 scores m = Σ_i s_i / N, class 1 scores −m (N = H·W spins ±1).
 
@@ -117,27 +147,17 @@ def magnetization_network(shape=ISING_SHAPE) -> GroundTruthNetwork:
     (m, −m) because ReLU(s) − ReLU(−s) = s. True contribution of spin i: ±s_i / N.
     """
     height, width, _ = shape
-    model = _finish(
-        "magnetization_network",
-        [
-            keras.Input(shape=shape, name="lattice"),
-            keras.layers.Conv2D(
-                2, 1, activation="relu", use_bias=False, kernel_initializer=_const([[[[1.0, -1.0]]]]), name="spins"
-            ),
-            keras.layers.GlobalAveragePooling2D(name="gap"),
-            keras.layers.Dense(2, use_bias=False, kernel_initializer=_const([[1.0, -1.0], [-1.0, 1.0]]), name="logits"),
-        ],
-    )
 
     def contributions(x, targets):
         sign = np.where(targets == 0, 1.0, -1.0)[:, None]
         return sign * x[..., 0].reshape(len(x), -1) / (height * width)
 
-    return GroundTruthNetwork(
+    return _lattice_network(
         "magnetization",
         "Ising lattice → (m, −m); spin i contributes ±s_i / N",
-        model,
-        np.arange(height * width).reshape(height, width),
+        shape,
+        ("spins", [[[[1.0, -1.0]]]]),
+        [[1.0, -1.0], [-1.0, 1.0]],
         contributions,
         ("up (m > 0)", "down (m < 0)"),
     )
@@ -174,19 +194,6 @@ def energy_network(shape=ISING_SHAPE) -> GroundTruthNetwork:
     """
     height, width, _ = shape
     windows = (height - 1) * (width - 1)
-    model = _finish(
-        "energy_network",
-        [
-            keras.Input(shape=shape, name="lattice"),
-            keras.layers.Conv2D(
-                4, 2, activation="relu", use_bias=False, kernel_initializer=_const(_bond_kernels()), name="bonds"
-            ),
-            keras.layers.GlobalAveragePooling2D(name="gap"),
-            keras.layers.Dense(
-                1, use_bias=False, kernel_initializer=_const(np.full((4, 1), windows / (height * width))), name="logits"
-            ),
-        ],
-    )
 
     def contributions(x, targets):
         horizontal, vertical = disagreeing_bonds(x)
@@ -197,11 +204,12 @@ def energy_network(shape=ISING_SHAPE) -> GroundTruthNetwork:
         per_site[:, 1:, :-1] += vertical
         return per_site.reshape(len(x), -1) / (height * width)
 
-    return GroundTruthNetwork(
+    return _lattice_network(
         "energy",
         "Ising lattice → energy density above the ground state; the truth lies on the domain walls",
-        model,
-        np.arange(height * width).reshape(height, width),
+        shape,
+        ("bonds", _bond_kernels()),
+        np.full((4, 1), windows / (height * width)),
         contributions,
         ("energy density",),
     )
