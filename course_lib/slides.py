@@ -128,7 +128,8 @@ def export_command(notebooks, output_dir="slides", *, show_code: bool = True) ->
 
 # ------------------------------------------------------------------------------------------ handouts
 
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's Chromium (scripts/install_debian_packages.sh), also used by the browser tests
+# Debian's Chromium (scripts/install_debian_packages.sh), also used by the browser tests
+CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 # reveal.js's print mode: every slide on its own page, fragments shown at once, a tall slide not split
 PRINT_QUERY = "?print-pdf&pdfSeparateFragments=false&pdfMaxPagesPerSlide=1"

@@ -206,17 +206,22 @@ class Course:
         release_dir = self.prepare(assignment)
         reports = submissions.check_submissions(self.grading_root, assignment, release_dir, repair=repair)
         self._write_report(assignment, "check", [str(r) for r in reports])
-        review = {r.student_id: [f.message for f in r.reviews] for r in reports}
-        self._review_path(assignment).write_text(json.dumps(review, indent=1, ensure_ascii=False), encoding="utf-8")
+        self._write_table(assignment, "review", {r.student_id: [f.message for f in r.reviews] for r in reports})
         return reports
 
-    def _review_path(self, assignment: str) -> Path:
-        return self.grading_root / "reports" / f"{assignment}_review.json"
+    def _write_table(self, assignment: str, kind: str, table: dict) -> None:
+        """``reports/<assignment>_<kind>.json``: a ``{student: [lines]}`` table of one grading step."""
+        path = self.grading_root / "reports" / f"{assignment}_{kind}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(table, indent=1, sort_keys=True, ensure_ascii=False), encoding="utf-8")
+
+    def _read_table(self, assignment: str, kind: str) -> dict[str, list[str]]:
+        path = self.grading_root / "reports" / f"{assignment}_{kind}.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
     def review(self, assignment: str) -> dict[str, list[str]]:
         """``{student: [lines to review]}`` found by the last ``check`` of ``assignment`` (empty if none)."""
-        path = self._review_path(assignment)
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        return self._read_table(assignment, "review")
 
     def students(self, assignment: str) -> list[str]:
         return sorted(p.parent.name for p in (self.grading_root / "submitted").glob(f"*/{assignment}") if p.is_dir())
@@ -251,13 +256,9 @@ class Course:
         self._write_report(assignment, "autograde", failed + noted or ["every submission was graded"])
         return results
 
-    def _incidents_path(self, assignment: str) -> Path:
-        return self.grading_root / "reports" / f"{assignment}_incidents.json"
-
     def incidents(self, assignment: str) -> dict[str, list[str]]:
         """``{student: [what went wrong while executing]}`` from the latest autograding of each student."""
-        path = self._incidents_path(assignment)
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        return self._read_table(assignment, "incidents")
 
     def _record_incidents(self, assignment: str, results) -> None:
         table = self.incidents(assignment)
@@ -265,9 +266,7 @@ class Course:
             table.pop(result.student_id, None)
             if result.incidents:
                 table[result.student_id] = result.incidents
-        path = self._incidents_path(assignment)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(table, indent=1, sort_keys=True), encoding="utf-8")
+        self._write_table(assignment, "incidents", table)
 
     def feedback(self, assignment: str, students=None) -> Path:
         """nbgrader ``generate_feedback``: one HTML file per student in ``feedback/``."""

@@ -47,7 +47,9 @@ LAB_SETTINGS = {
 def pytest_collection_modifyitems(items):
     if CHROMIUM.exists():
         return
-    skip = pytest.mark.skip(reason=f"{CHROMIUM} not found: run scripts/install_debian_packages.sh to install Debian's chromium")
+    skip = pytest.mark.skip(
+        reason=f"{CHROMIUM} not found: run scripts/install_debian_packages.sh to install Debian's chromium"
+    )
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
