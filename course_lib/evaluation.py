@@ -45,7 +45,7 @@ from course_lib._batching import (
     target_scores,
 )
 from course_lib._graph import flat_layers, get_layer
-from course_lib._validation import as_batch, check_input_shape, resolve_targets
+from course_lib._validation import as_batch, check_count, check_input_shape, resolve_targets
 from course_lib.attribution.baselines import make_baseline
 
 __all__ = [
@@ -166,15 +166,10 @@ def perturbation_reference(x, reference="black", *, blur_sigma: float = 3.0) -> 
     return make_baseline(x, reference)
 
 
-def _check_steps(steps) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-
-
 def _perturbation_curve(model, x, attributions, target, steps, reference, mode, blur_sigma, batch_size):
     """Shared body of deletion and insertion: step k shows the image with the top round(k/steps·H·W)
     pixels of the ranking taken from ``x`` (insertion) or from the reference (deletion)."""
-    _check_steps(steps)
+    check_count(steps, "steps")
     prepared = prepare(model, x, target)
     x, targets = prepared.x, prepared.targets
     attributions = _check_attributions(attributions, x)
@@ -716,8 +711,7 @@ def max_sensitivity(
     """
     if not callable(method):
         raise TypeError(f"method must be a callable like course_lib.saliency, got {type(method).__name__}")
-    if isinstance(samples, bool) or not isinstance(samples, int | np.integer) or samples < 1:
-        raise ValueError(f"samples must be a positive int, got {samples!r}")
+    check_count(samples, "samples")
     prepared = prepare(model, x, target)
     x, targets = prepared.x, prepared.targets
     original = np.asarray(method(model, x, target=targets, **method_options), dtype=np.float64)
