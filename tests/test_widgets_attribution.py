@@ -86,6 +86,30 @@ def test_integrated_gradients_explorer_shows_a_shrinking_delta(mnist_model, samp
     assert "Gauss–Legendre" in explorer.caption.value
 
 
+def _caption_number(explorer, label: str) -> float:
+    return float(explorer.caption.value.split(f"{label} = ")[1].split(" ")[0].rstrip(","))
+
+
+def test_path_explorer_walks_from_the_baseline_to_the_input(mnist_model, sample):
+    x, y = sample
+    explorer = attribution.path_explorer(mnist_model, x, y, digit=1, alpha=0.0)
+    # at α = 0 the image is the black baseline: nothing reached, nothing attributed
+    assert explorer.figure.get_axes()[0].get_images()[0].get_array().max() == 0.0
+    assert _caption_number(explorer, "S_c(αx) − S_c(x′)") == 0.0
+    assert _caption_number(explorer, "Σ IG up to α") == 0.0
+    assert _changes(explorer, "alpha", 0.5) == 1
+    shown = np.asarray(explorer.figure.get_axes()[0].get_images()[0].get_array())
+    np.testing.assert_allclose(shown, 0.5 * x[1, ..., 0], atol=1e-6)
+    explorer.controls["alpha"].value = 1.0
+    scorer = keras.Model(mnist_model.inputs, mnist_model.get_layer("logits").output)
+    target = int(np.argmax(scorer(x[1:2])))
+    scores = np.asarray(scorer(np.stack([np.zeros_like(x[1]), x[1]])))[:, target]
+    assert _caption_number(explorer, "S_c(αx) − S_c(x′)") == pytest.approx(scores[1] - scores[0], abs=2e-3)
+    ig = cl.integrated_gradients(mnist_model, x[1:2], target, baseline="zeros", steps=32, method="riemann_midpoint")
+    assert _caption_number(explorer, "Σ IG up to α") == pytest.approx(float(ig.sum()), abs=2e-3)
+    assert f"explaining class {target}" in explorer.caption.value
+
+
 def test_randomization_explorer_follows_depth_and_method(mnist_model, sample):
     x, y = sample
     explorer = trust.randomization_explorer(mnist_model, x[:3], y[:3])

@@ -1,4 +1,4 @@
-"""Live explorers (ipywidgets 8) used by the lectures; each builds on course_lib and its plotting.
+"""Live explorers (ipywidgets 7.7 on Colab, 8 elsewhere) used by the lectures; each builds on course_lib and its plotting.
 
 One factory per lecture knob, e.g. ``widgets.activation_explorer(model, x_test, y_test)``; every
 factory returns a container whose controls are reachable for tests and scripts.

@@ -17,10 +17,11 @@ from __future__ import annotations
 import ipywidgets as w
 import numpy as np
 
+from course_lib._batching import target_scores
 from course_lib.plotting import heatmaps
 from course_lib.widgets._base import Explorer, Scored, digit_slider, memoise
 
-__all__ = ["saliency_explorer", "lrp_explorer", "integrated_gradients_explorer"]
+__all__ = ["saliency_explorer", "lrp_explorer", "path_explorer", "integrated_gradients_explorer"]
 
 SALIENCY_METHODS = ("gradient", "gradient × input", "SmoothGrad")
 LRP_RULES = {
@@ -161,6 +162,65 @@ def lrp_explorer(model, x, y=None, *, digit: int = 0, rule: str = "LRP-ε", epsi
 
 
 # ---------------------------------------------------------------------------- 07 integrated gradients
+
+
+def path_explorer(model, x, y=None, *, digit: int = 0, alpha: float = 0.5, points: int = 257) -> Explorer:
+    """Lecture 07: walk the straight path from the black baseline x′ = 0 to the input x.
+
+    Controls: ``digit``, ``class`` and ``alpha`` (α in [0, 1], steps of 1/64). Figure: the image
+    x′ + α(x − x′) = αx, the gradient there, integrated gradients of the path *up to* α (from x′ to
+    αx, 32 midpoints), and the score S_c along the whole path (``points`` values of α) with α
+    marked. The caption compares S_c(αx) − S_c(x′) with Σ IG up to α: completeness holds at every α.
+    """
+    import course_lib as cl
+
+    data = Scored(model, x, y)
+    grid = np.linspace(0.0, 1.0, points, dtype=np.float32)
+
+    @memoise
+    def along(digit: int, target: int) -> np.ndarray:
+        path = grid[:, None, None, None] * data.one(digit)  # (points, H, W, C)
+        return target_scores(model, path, np.full(points, target))
+
+    @memoise
+    def at(digit: int, target: int, alpha: float):
+        scaled = np.float32(alpha) * data.one(digit)
+        gradient = cl.saliency(model, scaled, target)[0]
+        so_far = cl.integrated_gradients(model, scaled, target, baseline="zeros", steps=32, method="riemann_midpoint")[
+            0
+        ]  # from x′ = 0 to αx
+        return scaled[0], gradient, so_far
+
+    controls = {
+        "digit": digit_slider(data.x, value=digit),
+        "class": data.class_dropdown(),
+        "alpha": w.FloatSlider(
+            value=alpha, min=0.0, max=1.0, step=1 / 64, description="α", continuous_update=False, readout_format=".3f"
+        ),
+    }
+
+    def draw(fig, *, digit, alpha, **values):
+        target = data.target(digit, values["class"])
+        scaled, gradient, so_far = at(digit, target, float(alpha))
+        scores = along(digit, target)
+        image, gradient_ax, accumulated, curve = fig.subplots(1, 4, width_ratios=[1, 1, 1, 2])
+        image.imshow(scaled[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        image.set_title(f"x′ + α(x − x′), α = {alpha:.3f}", fontsize=9)
+        image.set_axis_off()
+        heatmaps.heatmap(gradient_ax, gradient, title="gradient at α")
+        heatmaps.heatmap(accumulated, so_far, title="IG from x′ up to α")
+        curve.plot(grid, scores)
+        curve.axvline(alpha, color="black", linewidth=0.8)
+        curve.set_xlabel("α", fontsize=9)
+        curve.set_ylabel("S_c(x′ + α(x − x′))", fontsize=9)
+        curve.tick_params(labelsize=7)
+        reached = float(np.interp(alpha, grid, scores) - scores[0])
+        return (
+            f"α = {alpha:.3f} · S_c(αx) − S_c(x′) = {reached:.3f}, Σ IG up to α = {so_far.sum():.3f} · "
+            f"{data.describe(digit, target)}"
+        )
+
+    return Explorer(controls, draw, figsize=(11.0, 2.6), rows=[["digit", "class", "alpha"]])
 
 
 def integrated_gradients_explorer(
