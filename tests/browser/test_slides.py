@@ -83,6 +83,8 @@ def test_lecture_slides_with_a_live_slider(page, voila_slides, snapshot):
     page.keyboard.press("Home")
     title = page.locator(".reveal .slides section.present").first
     assert title.is_visible() and title.inner_text().strip(), "the first slide is empty"
+    heading = page.locator(".reveal .slides section h1, .reveal .slides section h2").first
+    assert heading.evaluate("h => getComputedStyle(h).textTransform") == "none", "headings are upper-cased (ε → E)"
     snapshot(page, f"slides_{lecture.stem}_title")
 
     slider = goto_slide_with(page, ".widget-slider .noUi-handle")
@@ -139,8 +141,8 @@ def test_present_command_uses_voila_reveal_with_the_shipped_styles(tmp_path):
     assert (template / "index.html.j2").is_file() and (template / "static/speaker-preview.html").is_file()
     static = Path(environment["JUPYTER_PATH"]) / "voila/templates/reveal/static"
     prefix = resources.split("'url_prefix': '/voila/static/")[1].split("'")[0]
-    for sheet in ("dist/reveal.css", "dist/theme/course-white.css", "dist/theme/course-black.css"):
-        assert (static / prefix / sheet).is_file(), sheet
+    for sheet in ("reveal.css", "theme/course-white.css", "theme/course-black.css", "theme/course-headings.css"):
+        assert (static / prefix / "dist" / sheet).is_file(), sheet
     with pytest.raises(ValueError, match="ipynb"):
         voila_command("lecture.py")
     with pytest.raises(ValueError, match="theme"):
