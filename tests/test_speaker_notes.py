@@ -57,3 +57,13 @@ def test_every_slide_has_speaker_notes(lecture):
             thin.append(title)
     assert not missing, f"{lecture.name}: slides without speaker notes (before their first fragment): {missing}"
     assert not thin, f"{lecture.name}: speaker notes shorter than {MIN_WORDS} words: {thin}"
+
+
+@pytest.mark.parametrize("lecture", LECTURES, ids=lambda p: p.stem)
+def test_speaker_notes_write_math_as_text(lecture):
+    """The speaker window shows notes as plain HTML, without MathJax: ``$T_c$`` would appear as it is typed."""
+    cells = json.loads(lecture.read_text())["cells"]
+    with_tex = [
+        "".join(cell["source"])[:60] for cell in cells if slide_type(cell) == "notes" and "$" in "".join(cell["source"])
+    ]
+    assert not with_tex, f"{lecture.name}: notes with TeX math (write it as text, e.g. T_c, |m|): {with_tex}"
