@@ -92,6 +92,52 @@ def test_test_cells_never_end_with_a_bare_value(assignment):
         assert nbgrader_meta(cell)["points"] > 0
 
 
+TEST_TOOLS = {"cl", "checks", "keras", "np", "tf", "untouched"}  # rebound by every test cell to the real tools
+
+
+def _global_statements(body):
+    """The statements that run in a cell's global scope: into if/for/while/with/try, not into defs."""
+    for node in body:
+        yield node
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            continue
+        for field in ("body", "orelse", "finalbody"):
+            yield from _global_statements(getattr(node, field, None) or [])
+        for handler in getattr(node, "handlers", None) or []:
+            yield from _global_statements(handler.body)
+
+
+def global_names(source: str) -> set[str]:
+    """The names a cell binds in the notebook's namespace."""
+    names = set()
+    for node in _global_statements(ast.parse(source).body):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        targets = {
+            ast.Assign: lambda n: n.targets,
+            ast.AugAssign: lambda n: [n.target],
+            ast.AnnAssign: lambda n: [n.target],
+            ast.For: lambda n: [n.target],
+            ast.With: lambda n: [item.optional_vars for item in n.items if item.optional_vars],
+        }.get(type(node), lambda n: [])(node)
+        names |= {n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name)}
+        if isinstance(node, ast.Try):
+            names |= {handler.name for handler in node.handlers if handler.name}
+    return names
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_test_cells_leave_the_students_names_alone(assignment):
+    """A test cell that rebinds ``mlp`` or ``x`` changes what the student's later cells compute (once, a
+    trained network was replaced by a random one): tests name their own values ``_like_this``."""
+    nb = nbformat.read(solution_path(assignment), as_version=4)
+    for cell in filter(is_test, nb.cells):
+        rebound = sorted(n for n in global_names(cell.source) if not n.startswith("_") and n not in TEST_TOOLS)
+        assert not rebound, f"{nbgrader_meta(cell)['grade_id']} rebinds the notebook's names {rebound}"
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_is_in_sync_with_a_fresh_generate_assignment(assignment, tmp_path):
     course = Course(tmp_path / "grading")
