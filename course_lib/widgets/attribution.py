@@ -186,10 +186,8 @@ def path_explorer(model, x, y=None, *, digit: int = 0, alpha: float = 0.5, point
     def at(digit: int, target: int, alpha: float):
         scaled = np.float32(alpha) * data.one(digit)
         gradient = cl.saliency(model, scaled, target)[0]
-        so_far = cl.integrated_gradients(model, scaled, target, baseline="zeros", steps=32, method="riemann_midpoint")[
-            0
-        ]  # from x′ = 0 to αx
-        return scaled[0], gradient, so_far
+        so_far = cl.integrated_gradients(model, scaled, target, baseline="zeros", steps=32, method="riemann_midpoint")
+        return scaled[0], gradient, so_far[0]  # integrated gradients from x′ = 0 to αx
 
     controls = {
         "digit": digit_slider(data.x, value=digit),
