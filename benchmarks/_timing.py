@@ -1,7 +1,17 @@
-"""What the benchmarks share: medians of interleaved calls after a warm-up."""
+"""What the benchmarks share: medians of interleaved calls after a warm-up.
+
+The benchmarks that use it run numpy's BLAS (OpenBLAS) on one thread, by setting
+``OPENBLAS_NUM_THREADS=1`` before numpy is imported. After a BLAS call, OpenBLAS's worker threads
+keep spinning for a fraction of a second. On a small machine they take the cores from whatever runs
+next, and that call then looks slower than it is: on 2 cores, the ``np.tensordot`` at the end of
+``occlusion`` made LRP-ε, timed a few calls later, cost 1.8–2.1× a gradient instead of 1.1–1.2×.
+The course's numpy work is small, and TensorFlow has thread pools of its own, which this setting
+leaves alone.
+"""
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import numpy as np
@@ -24,3 +34,12 @@ def median_times(calls: dict, repeats: int, clock=time.process_time) -> dict:
             call()
             times[name].append(clock() - start)
     return {name: float(np.median(values)) for name, values in times.items()}
+
+
+def batch_arguments(description: str, *, batch: int, repeats: int) -> argparse.ArgumentParser:
+    """A command line with the options every timing benchmark has: ``--batch`` (MNIST test digits
+    per call) and ``--repeats`` (timed calls of each method)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--batch", type=int, default=batch, help=f"MNIST test digits per call (default {batch})")
+    parser.add_argument("--repeats", type=int, default=repeats, help=f"timed calls of each method (default {repeats})")
+    return parser

@@ -14,14 +14,14 @@ warm-up call (tracing not counted); medians of ``--repeats`` calls, the metrics 
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
 os.environ.setdefault("COURSE_LIB_OFFLINE", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see _timing: spinning BLAS threads bill the next call
 
 
-from _timing import median_times  # noqa: E402
+from _timing import batch_arguments, median_times  # noqa: E402
 
 import course_lib as cl  # noqa: E402
 from course_lib import scoreboard  # noqa: E402
@@ -58,9 +58,7 @@ def metric_calls(model, x, targets) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = batch_arguments(__doc__.splitlines()[0], batch=8, repeats=3)
     parser.add_argument("--skip-table", action="store_true", help="only the per-metric ratios")
     args = parser.parse_args()
     print(f"CPU cores visible: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
