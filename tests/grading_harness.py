@@ -12,6 +12,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import nbformat
 import pytest
@@ -19,7 +20,13 @@ import pytest
 from course_lib.grading import mutations as mut
 from course_lib.grading.pipeline import COURSE_ROOT, Course
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10, where pytest brings tomli
+    import tomli as tomllib
+
 TEST_CELL_TIMEOUT = 20  # seconds per test cell in these tests (an infinite loop costs this much)
+MISTAKES = Path(__file__).parent / "mistakes"
 
 
 @dataclass(frozen=True)
@@ -74,9 +81,27 @@ def reference_cases(every_test: tuple[str, ...]) -> list[Case]:
     return [Case("solution", answered), Case("release", untouched, lost=every_test)]
 
 
+def mistakes(assignment: str) -> SimpleNamespace:
+    """The mistakes of ``tests/mistakes/<assignment>.toml``, by name: each a tuple of edits
+    ``(answer cell, line of the model answer, wrong line)``."""
+    with open(MISTAKES / f"{assignment}.toml", "rb") as file:
+        table = tomllib.load(file)
+    return SimpleNamespace(
+        **{
+            name: tuple((e["cell"], e["right"], e["wrong"]) for e in (edits if isinstance(edits, list) else [edits]))
+            for name, edits in table.items()
+        }
+    )
+
+
+def replacements(*mistakes) -> list:
+    """The notebook edits (for :func:`edit`) that make these mistakes."""
+    return [(mut.replace_in_cell, *replacement) for mistake in mistakes for replacement in mistake]
+
+
 def wrong(*mistakes):
-    """The answered notebook with these mistakes, each ``(answer cell, line of the model answer, wrong line)``."""
-    return edit(*[(mut.replace_in_cell, *mistake) for mistake in mistakes])
+    """The answered notebook with these mistakes (from :func:`mistakes`)."""
+    return edit(*replacements(*mistakes))
 
 
 def pair(name: str) -> tuple[str, str]:

@@ -6,14 +6,17 @@ Every assignment in ``solutions/`` is covered; a new exercise only needs its fol
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import re
 
 import nbformat
 import pytest
+from grading_harness import MISTAKES, mistakes
 from notebooks import ROOT, error_outputs, execute, stderr_outputs
 
 from course_lib.course import colab_badge, setup_cell_source
+from course_lib.grading import mutations as mut
 from course_lib.grading.pipeline import Course, assignments
 
 ASSIGNMENTS = assignments(ROOT)
@@ -238,3 +241,24 @@ def test_release_runs_with_only_answer_cells_failing(assignment):
                 assert ename == "NotImplementedError", f"{where}: {ename}: {evalue}"
         undefined |= _assigned_names(cell.source)
     assert any(is_test(nb.cells[i]) for i in failing_cells), "the tests must fail on the untouched release"
+
+
+def test_every_exercise_has_a_catalogue_of_mistakes():
+    assert sorted(path.stem for path in MISTAKES.glob("*.toml")) == sorted(ASSIGNMENTS)
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_catalogued_mistake_changes_the_model_answer(assignment):
+    """Each mistake of ``tests/mistakes/<assignment>.toml`` finds its line in the model answer and edits
+    it: a typo there fails here at once, not after minutes of the slow grading-pipeline tests."""
+    answered = mut.answered_release(
+        nbformat.read(release_path(assignment), 4), nbformat.read(solution_path(assignment), 4)
+    )
+    catalogue = vars(mistakes(assignment))
+    assert catalogue
+    for name, replacements in catalogue.items():
+        edited = copy.deepcopy(answered)
+        for cell, right, wrong in replacements:
+            assert right != wrong, f"{name}: the wrong line equals the right one"
+            mut.replace_in_cell(edited, cell, right, wrong)  # raises if `right` is not in the cell
+        assert edited != answered, name

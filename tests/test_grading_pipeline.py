@@ -1,7 +1,8 @@
 """The grading pipeline end to end, with nbgrader itself, on a temporary grading directory.
 
 Data-driven: ``CASES`` lists, per assignment, the submissions to grade — each made by editing the
-released notebook with the model answers filled in — and which test cells each must lose. All
+released notebook with the model answers filled in, most with a mistake from ``tests/mistakes/`` —
+and which test cells each must lose. All
 submissions of one assignment are graded in ONE batch (collect → check/repair → autograde →
 feedback → export). To cover another exercise, add its assignment id and cases to ``CASES``.
 The machinery shared with the other pipeline tests is in ``grading_harness.py``.
@@ -10,7 +11,7 @@ The machinery shared with the other pipeline tests is in ``grading_harness.py``.
 from __future__ import annotations
 
 import pytest
-from grading_harness import Case, edit, pipeline_tests, read_notebook, reference_cases
+from grading_harness import Case, edit, mistakes, pipeline_tests, read_notebook, reference_cases, replacements, wrong
 from nbformat.notebooknode import from_dict
 
 from course_lib.grading import mutations as mut
@@ -23,98 +24,11 @@ pytestmark = pytest.mark.xdist_group("grading_ex1_ex2")
 
 EX1 = "ex1_activation_maximization"
 EX2 = "ex2_class_activation_maps"
-NOISY = (
-    "    import sys\n    import warnings\n"
-    '    print("checking my gradient", file=sys.stderr)\n'
-    '    warnings.warn("a warning from the student\'s code")\n'
-    '    print("x" * 300_000)\n'
-    "    grads = tf.convert_to_tensor"
-)
 ASCENT_TESTS = ("test_gradient_ascent", "test_gradient_ascent_hidden")
 OBJECTIVE_TESTS = ("test_channel_objective", "test_channel_objective_hidden")
 NORMALIZE_TESTS = ("test_normalize_gradient", "test_normalize_gradient_hidden")
 CAM_TESTS = ("test_class_activation_maps", "test_class_activation_maps_hidden")
 INDEX_TESTS = ("test_correct_and_wrong_indices", "test_correct_and_wrong_indices_hidden")
-NO_BIAS = (
-    "class_activation_maps",
-    'np.einsum("ixyz,zc->ixyc", features, weights) + bias',
-    'np.einsum("ixyz,zc->ixyc", features, weights)',
-)
-SWAPPED = ("correct_and_wrong_indices", "return correct, wrong", "return wrong, correct")
-NO_EPSILON = (  # the RMS alone, made safe for a zero gradient: epsilon is ignored
-    "normalize_gradient",
-    "return grads / (rms + epsilon)",
-    "return tf.math.divide_no_nan(grads, rms)",
-)
-# Every graded function of exercise 1 handing its work to a reference: an oracle of the checks through an
-# alias, through a helper, and mixed into an own computation so that gradients still flow.
-DELEGATING_EX1 = (
-    (
-        mut.replace_in_cell,
-        "normalize_gradient",
-        "    grads = tf.convert_to_tensor(grads, dtype=tf.float32)",
-        "    from course_lib.grading.checks import reference_normalize as _tidy\n"
-        "\n    return _tidy(np.asarray(grads), epsilon)\n    grads = tf.convert_to_tensor(grads, dtype=tf.float32)",
-    ),
-    (
-        mut.replace_in_cell,
-        "channel_objective",
-        "    return tf.reduce_mean(chosen, axis=[1, 2])",
-        "    same = checks.reference_channel_objective(sub_model, np.asarray(images), np.asarray(filters))\n"
-        "    return tf.constant(same) + 0.0 * tf.reduce_mean(chosen, axis=[1, 2])",
-    ),
-    (
-        mut.replace_in_cell,
-        "gradient_ascent",
-        "    shape = (len(filters), *sub_model.input_shape[1:])",
-        "    return _ascend(sub_model, filters, steps, step_size, seed)\n    shape = (len(filters), *sub_model.input_shape[1:])",
-    ),
-    (
-        mut.replace_in_cell,
-        "gradient_ascent",
-        "def gradient_ascent(",
-        "def _ascend(*arguments):\n    return checks.reference_gradient_ascent(*arguments)\n\n\ndef gradient_ascent(",
-    ),
-)
-# Exercise 2 handed to course_lib: an alias, a helper around cl.activations, cl.cam called directly.
-DELEGATING_EX2 = (
-    (
-        mut.replace_in_cell,
-        "class_activation_maps",
-        '    return np.einsum("ixyz,zc->ixyc", features, weights) + bias',
-        "    from course_lib import class_activation_maps as _maps\n\n    return _maps(features, weights, bias)",
-    ),
-    (
-        mut.replace_in_cell,
-        "last_conv_features",
-        "    conv_layers = [",
-        "    return _last(cl.activations(model, np.asarray(x)))\n    conv_layers = [",
-    ),
-    (
-        mut.replace_in_cell,
-        "last_conv_features",
-        "def last_conv_features(",
-        "def _last(maps):\n    return list(maps.values())[-1]\n\n\ndef last_conv_features(",
-    ),
-    (
-        mut.replace_in_cell,
-        "compute_cams",
-        "    features = last_conv_features(model, x)",
-        "    classes = model.output_shape[-1]\n"
-        "    return np.stack([cl.cam(model, x, target=c) for c in range(classes)], axis=-1)\n"
-        "    features = last_conv_features(model, x)",
-    ),
-)
-# A wrong answer (all zeros) that also replaces the checks, NumPy's comparison and the reference the
-# hidden test compares with: the test cells put the originals back, and check reports the lines.
-TAMPERING = (
-    "class_activation_maps",
-    '    return np.einsum("ixyz,zc->ixyc", features, weights) + bias',
-    "    return np.zeros(features.shape[:3] + (weights.shape[1],))\n\n\n"
-    "checks.expect_close = lambda *args, **kwargs: None\n"
-    "np.allclose = lambda *args, **kwargs: False\n"
-    'setattr(cl, "cam", lambda *args, **kwargs: 0.0)',
-)
 EVERY_TEST = {
     EX1: NORMALIZE_TESTS + OBJECTIVE_TESTS + ASCENT_TESTS,
     EX2: CAM_TESTS
@@ -122,73 +36,54 @@ EVERY_TEST = {
     + INDEX_TESTS,
 }
 
+ASCENT_MISTAKES, CAM_MISTAKES = mistakes(EX1), mistakes(EX2)
+
 CASES: dict[str, list[Case]] = {
     EX1: [
         *reference_cases(EVERY_TEST[EX1]),
         Case(
             "descent",
-            edit((mut.replace_in_cell, "gradient_ascent", "images.assign_add(", "images.assign_sub(")),
+            wrong(ASCENT_MISTAKES.descent),
             lost=ASCENT_TESTS,
         ),
         Case(
             "batch-rms",  # one root mean square for the whole batch instead of one per image
-            edit((mut.replace_in_cell, "normalize_gradient", "axis=[1, 2, 3], keepdims=True", "keepdims=True")),
+            wrong(ASCENT_MISTAKES.batch_rms),
             lost=NORMALIZE_TESTS + ASCENT_TESTS,
         ),
         Case(
             "feature-maps",  # returns the sub-model's output instead of the image
-            edit((mut.replace_in_cell, "gradient_ascent", "return images.numpy()", "return sub_model(images).numpy()")),
+            wrong(ASCENT_MISTAKES.feature_maps),
             lost=ASCENT_TESTS,
         ),
         Case(
             "all-channels",  # averages every feature map instead of picking one
-            edit(
-                (
-                    mut.replace_in_cell,
-                    "channel_objective",
-                    "return tf.reduce_mean(chosen, axis=[1, 2])",
-                    "return tf.reduce_mean(activations, axis=[1, 2, 3])",
-                )
-            ),
+            wrong(ASCENT_MISTAKES.all_channels),
             lost=OBJECTIVE_TESTS + ASCENT_TESTS,
         ),
         Case(
             "sum-not-mean",  # h·w times larger gradients: with the ε of the normalisation the steps differ too
-            edit(
-                (
-                    mut.replace_in_cell,
-                    "channel_objective",
-                    "return tf.reduce_mean(chosen, axis=[1, 2])",
-                    "return tf.reduce_sum(chosen, axis=[1, 2])",
-                )
-            ),
+            wrong(ASCENT_MISTAKES.sum_not_mean),
             lost=OBJECTIVE_TESTS + ASCENT_TESTS,
         ),
         Case(
             "raising",  # the answer cell raises before it defines the function
-            edit(
-                (
-                    mut.replace_in_cell,
-                    "channel_objective",
-                    "def channel_objective",
-                    'raise RuntimeError("not finished")\n\n\ndef channel_objective',
-                )
-            ),
+            wrong(ASCENT_MISTAKES.raising),
             lost=OBJECTIVE_TESTS + ASCENT_TESTS,
         ),
         Case(
             "noisy",  # stderr, warnings and 300,000 characters of output in every call; renamed file in a folder
-            edit((mut.replace_in_cell, "normalize_gradient", "    grads = tf.convert_to_tensor", NOISY)),
+            wrong(ASCENT_MISTAKES.noisy),
             member="noisy/Copy of ex1_activation_maximization (2).ipynb",
             finding="file name",
         ),
         Case("stripped", edit((mut.strip_nbgrader_metadata,)), finding="restored lost nbgrader metadata"),
         Case(  # gradient_ascent normalises with it, so its tests see the missing epsilon too
-            "no-epsilon", edit((mut.replace_in_cell, *NO_EPSILON)), lost=NORMALIZE_TESTS + ASCENT_TESTS
+            "no-epsilon", wrong(ASCENT_MISTAKES.no_epsilon), lost=NORMALIZE_TESTS + ASCENT_TESTS
         ),
         Case(
             "delegates",  # right values from the references: the visible tests pass, every hidden test catches it
-            edit(*DELEGATING_EX1),
+            wrong(ASCENT_MISTAKES.delegating),
             lost=(NORMALIZE_TESTS[1], OBJECTIVE_TESTS[1], ASCENT_TESTS[1]),
         ),
         Case(
@@ -202,57 +97,52 @@ CASES: dict[str, list[Case]] = {
         *reference_cases(EVERY_TEST[EX2]),
         Case(
             "wrong-axis",  # sums over the classes instead of the features
-            edit((mut.replace_in_cell, "class_activation_maps", '"ixyz,zc->ixyc"', '"ixyz,zc->ixyz"')),
+            wrong(CAM_MISTAKES.wrong_axis),
             lost=CAM_TESTS + ("test_compute_cams", "test_compute_cams_hidden"),
         ),
         Case(
             "no-bias",
-            edit((mut.replace_in_cell, *NO_BIAS)),
+            wrong(CAM_MISTAKES.no_bias),
             lost=CAM_TESTS + ("test_compute_cams", "test_compute_cams_hidden"),
         ),
         Case(
             "transposed",  # swaps x and y: the spatial mean (and so the visible compute_cams test) cannot see it
-            edit((mut.replace_in_cell, "class_activation_maps", '"ixyz,zc->ixyc"', '"ixyz,zc->iyxc"')),
+            wrong(CAM_MISTAKES.transposed),
             lost=CAM_TESTS + ("test_compute_cams_hidden",),
         ),
-        Case("swapped", edit((mut.replace_in_cell, *SWAPPED)), lost=INDEX_TESTS),
+        Case("swapped", wrong(CAM_MISTAKES.swapped), lost=INDEX_TESTS),
         Case(
             "endless",  # an infinite loop on small inputs: both test cells time out, the rest of the notebook is graded
-            edit(
-                (
-                    mut.replace_in_cell,
-                    "correct_and_wrong_indices",
-                    "    predicted = np.argmax",
-                    "    while len(labels) < 10:\n        pass\n    predicted = np.argmax",
-                )
-            ),
+            wrong(CAM_MISTAKES.endless),
             lost=INDEX_TESTS,
         ),
         Case(
             "nan",
-            edit((mut.replace_in_cell, *NO_BIAS[:2], "np.full(features.shape[:3] + (weights.shape[1],), np.nan)")),
+            wrong(CAM_MISTAKES.nan_maps),
             lost=CAM_TESTS + ("test_compute_cams", "test_compute_cams_hidden"),
         ),
         Case(
             "edited-test",  # a wrong answer and a visible test reduced to a print: the test is restored
-            edit((mut.replace_in_cell, *NO_BIAS), (mut.set_source, "test_class_activation_maps", 'print("all good")')),
+            edit(
+                *replacements(CAM_MISTAKES.no_bias), (mut.set_source, "test_class_activation_maps", 'print("all good")')
+            ),
             lost=CAM_TESTS + ("test_compute_cams", "test_compute_cams_hidden"),
             finding="restored the released test",
         ),
         Case(
             "deleted-test",  # a wrong answer whose visible test was deleted: the test is put back
-            edit((mut.replace_in_cell, *SWAPPED), (mut.delete_cell, "test_correct_and_wrong_indices")),
+            edit(*replacements(CAM_MISTAKES.swapped), (mut.delete_cell, "test_correct_and_wrong_indices")),
             lost=INDEX_TESTS,
             finding="was deleted; put it back",
         ),
         Case(
             "delegates",
-            edit(*DELEGATING_EX2),
+            wrong(CAM_MISTAKES.delegating),
             lost=("test_class_activation_maps_hidden", "test_last_conv_features_hidden", "test_compute_cams_hidden"),
         ),
         Case(
             "tampers",
-            edit((mut.replace_in_cell, *TAMPERING)),
+            wrong(CAM_MISTAKES.tampering),
             lost=CAM_TESTS + ("test_compute_cams", "test_compute_cams_hidden"),
             review="checks.expect_close",
         ),
