@@ -29,11 +29,12 @@ import os
 os.environ.setdefault("COURSE_LIB_OFFLINE", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see _timing: spinning BLAS threads bill the next call
 
+# course_lib first, as in every notebook: it sets TensorFlow's environment before TensorFlow loads
+import course_lib as cl  # noqa: E402, I001
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from _timing import batch_arguments, median_times  # noqa: E402
 
-import course_lib as cl  # noqa: E402
 from course_lib._graph import logits_model  # noqa: E402
 
 LRP_RULES = ("epsilon", "z", "zplus", "alpha_beta", "epsilon_plus", "epsilon_plus_flat")

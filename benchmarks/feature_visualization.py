@@ -22,11 +22,11 @@ import time
 
 os.environ.setdefault("COURSE_LIB_OFFLINE", "1")
 
+# course_lib first, as in every notebook: it sets TensorFlow's environment before TensorFlow loads
+import course_lib as cl  # noqa: E402, I001
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-import course_lib as cl  # noqa: E402
 
 
 def per_filter_loop(model, layer, filters, steps, step_size, seed):
