@@ -1,7 +1,8 @@
-"""What the grading-pipeline tests share: a submission ``Case``, notebook edits, the zip of a
-class's submissions, and a fixture factory that grades one assignment's batch once per module.
+"""What the grading-pipeline tests share: a submission ``Case``, notebook edits, the catalogues of
+students' mistakes (``tests/mistakes/<assignment>.toml``), the zip of a class's submissions, and
+the graded batch of one assignment with the tests every pipeline file runs on it.
 
-Each ``tests/test_grading_pipeline*.py`` file lists its own cases and calls :func:`grader`.
+Each ``tests/test_grading_pipeline*.py`` file lists its own cases and calls :func:`pipeline_tests`.
 """
 
 from __future__ import annotations
