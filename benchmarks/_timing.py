@@ -1,13 +1,4 @@
-"""What the benchmarks share: medians of interleaved calls after a warm-up.
-
-The benchmarks that use it run numpy's BLAS (OpenBLAS) on one thread, by setting
-``OPENBLAS_NUM_THREADS=1`` before numpy is imported. After a BLAS call, OpenBLAS's worker threads
-keep spinning for a fraction of a second. On a small machine they take the cores from whatever runs
-next, and that call then looks slower than it is: on 2 cores, the ``np.tensordot`` at the end of
-``occlusion`` made LRP-ε, timed a few calls later, cost 1.8–2.1× a gradient instead of 1.1–1.2×.
-The course's numpy work is small, and TensorFlow has thread pools of its own, which this setting
-leaves alone.
-"""
+"""What the benchmarks share: medians of interleaved calls after a warm-up."""
 
 from __future__ import annotations
 

@@ -11,7 +11,11 @@ pass); integrated gradients with 50 steps ≤ 60×.
 The methods are timed in two groups, each with its own gradient: those of about one backward pass
 (LRP, saliency, CAM, ...) and those of many (SmoothGrad, integrated gradients, DeepLIFT, occlusion).
 A call of a second or more leaves the machine busy for a moment after it returns (thread pools
-winding down), and on 2 cores that time was billed to the short calls that followed it.
+winding down), and on 2 cores that time was billed to the short calls that followed it. For the
+same reason numpy's BLAS runs on one thread here (``OPENBLAS_NUM_THREADS=1``): after the
+``np.tensordot`` at the end of ``occlusion``, OpenBLAS's worker threads kept spinning for a fraction
+of a second, and LRP-ε, timed a few calls later, cost 1.8–2.1× a gradient instead of 1.1–1.2×.
+The methods' numpy work is small; TensorFlow's thread pools are not affected by this setting.
 
 The z⁺ rule cannot go below one more forward pass: its denominators z⁺_j = Σ_i a_i w⁺_ij are a
 second convolution of every layer's input (next to z_j, which the ReLUs and max pooling need), and
@@ -27,7 +31,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("COURSE_LIB_OFFLINE", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see _timing: spinning BLAS threads bill the next call
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see the module docstring
 
 # course_lib first, as in every notebook: it sets TensorFlow's environment before TensorFlow loads
 import course_lib as cl  # noqa: E402, I001

@@ -18,7 +18,6 @@ import os
 import time
 
 os.environ.setdefault("COURSE_LIB_OFFLINE", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see _timing: spinning BLAS threads bill the next call
 
 
 from _timing import batch_arguments, median_times  # noqa: E402
