@@ -2,9 +2,9 @@
 
 Data-driven: ``CASES`` lists, per assignment, the submissions to grade — each made by editing the
 released notebook with the model answers filled in, most with a mistake from ``tests/mistakes/`` —
-and which test cells each must lose. All
-submissions of one assignment are graded in ONE batch (collect → check/repair → autograde →
-feedback → export). To cover another exercise, add its assignment id and cases to ``CASES``.
+and which test cells each must lose. All submissions of one assignment are graded in ONE batch
+(collect → check/repair → autograde → feedback → export). To cover another exercise, write its
+catalogue of mistakes and add its assignment id and cases to ``CASES``.
 The machinery shared with the other pipeline tests is in ``grading_harness.py``.
 """
 
